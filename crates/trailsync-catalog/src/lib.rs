@@ -1,0 +1,43 @@
+//! The catalog: every table trailsync keeps, declared once as data.
+//!
+//! A [`Table`] names its columns, primary key, parent and the column that CloudTrail events identify
+//! a resource by. Everything else — DDL in the destinations, `trailsync tables`, config globs, row
+//! building — is derived from these declarations, so adding a table is adding one file under
+//! `tables/` and one line in [`TABLES`].
+//!
+//! Rows are built from a JSON object (the AWS API type rendered with PascalCase keys, as CloudQuery's
+//! Go SDK renders it) by [`Row::from_json`]; identifiers are deterministic UUIDv5s ([`cq_id`]) so that
+//! re-syncs do not churn `_cq_id` and children keep pointing at their parent.
+
+mod resource;
+mod row;
+mod table;
+pub mod tables;
+
+pub use resource::{ChildRows, Deletion, Resource};
+pub use row::{Row, RowError, Value, cq_id, to_pascal_case};
+pub use table::{CQ_COLUMNS, Column, ColumnType, Scope, Service, Table, col};
+
+/// Every table trailsync can sync, parents before their children.
+pub static TABLES: &[&Table] = &[&tables::ec2_instances::TABLE];
+
+/// Looks a table up by its CloudQuery name.
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().copied().find(|t| t.name == name)
+}
+
+/// The direct children of `parent`, in catalog order.
+pub fn children(parent: &Table) -> impl Iterator<Item = &'static Table> + '_ {
+    TABLES
+        .iter()
+        .copied()
+        .filter(move |t| t.parent == Some(parent.name))
+}
+
+/// The top-level tables (those without a parent), in catalog order.
+pub fn top_level() -> impl Iterator<Item = &'static Table> {
+    TABLES.iter().copied().filter(|t| t.parent.is_none())
+}
+
+#[cfg(test)]
+mod tests;
