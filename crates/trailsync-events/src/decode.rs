@@ -1,0 +1,650 @@
+//! One decoder for every form CloudTrail events arrive in.
+//!
+//! Kinesis records, `trailsync explain` input and test fixtures all go through [`decode`], so
+//! whatever the stream accepts, `explain` accepts too. Accepted, at any level:
+//!
+//! - gzip (detected by its magic bytes) around any of the below, once;
+//! - a CloudWatch Logs subscription payload: `DATA_MESSAGE` yields each `logEvents[].message`,
+//!   `CONTROL_MESSAGE` is skipped;
+//! - a single CloudTrail record;
+//! - an EventBridge envelope whose `detail-type` ends in "via CloudTrail" (record in `detail`);
+//! - a CloudTrail S3 log file, `{"Records": [...]}`;
+//! - a JSON array of any of these, or JSON lines of any of these.
+//!
+//! Decoding never fails as a whole and never panics: each part that cannot be used becomes a
+//! [`Skip`] saying where and why, and the rest is still decoded. Work is bounded: decompressed
+//! output is capped at [`MAX_DECOMPRESSED_BYTES`] and JSON nesting at [`MAX_JSON_DEPTH`], both
+//! checked before any large allocation or deep recursion, and at most [`MAX_LISTED_SKIPS`] skips
+//! are listed. (Parsed JSON still takes a few times its text in memory: a Kinesis record
+//! inflates to a few MiB at most; the cap is for hostile or mistaken input.)
+
+use std::fmt;
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+use serde_json::{Map, Value};
+
+use crate::event::{CloudTrailEvent, Envelope, json_kind};
+
+/// Decompressed output beyond this is refused. A Kinesis record is at most 1 MiB and a CloudTrail
+/// S3 file a few MiB of gzip; 64 MiB leaves room while bounding a gzip bomb.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// JSON nested deeper than this is refused before it is parsed. Real records nest about 15
+/// levels; the limit keeps parsing and dropping values far from stack exhaustion whatever
+/// serde_json features the workspace enables.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// How many forms may wrap one another (a log event in a payload in an array …).
+const MAX_NESTED_FORMS: usize = 8;
+
+/// The longest quoted input in a skip reason.
+const MAX_QUOTED_CHARS: usize = 80;
+
+/// Skips listed one by one; past this they are only counted (in a final [`SkipReason::More`]),
+/// so that a small gzip of `[1,1,1,…]` cannot make millions of them.
+pub const MAX_LISTED_SKIPS: usize = 100;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What [`decode`] found: the events, in input order, and the parts it passed over.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub events: Vec<CloudTrailEvent>,
+    pub skipped: Vec<Skip>,
+}
+
+/// A part of the input that yielded no event, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Where in the input, outermost first; empty for the whole input.
+    pub at: Vec<Part>,
+    pub reason: SkipReason,
+}
+
+/// A step into the input, for locating a [`Skip`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// A line of JSON lines, from 1.
+    Line(usize),
+    /// `logEvents[i]` of a CloudWatch Logs payload.
+    LogEvent(usize),
+    /// `Records[i]` of a CloudTrail S3 log file.
+    Record(usize),
+    /// `[i]` of a JSON array.
+    Element(usize),
+}
+
+/// Why a part of the input yielded no event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    #[error("empty input")]
+    Empty,
+    #[error("CloudWatch Logs control message")]
+    ControlMessage,
+    #[error("bad gzip: {0}")]
+    Gzip(String),
+    #[error("decompresses to more than {} MiB", MAX_DECOMPRESSED_BYTES / (1024 * 1024))]
+    TooLarge,
+    #[error("JSON nested deeper than {MAX_JSON_DEPTH} levels")]
+    TooDeep,
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("not a CloudTrail event: {0}")]
+    NotCloudTrail(String),
+    /// The count of further skipped parts, past [`MAX_LISTED_SKIPS`]; always the last skip.
+    #[error("{0} more parts skipped")]
+    More(usize),
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Part::Line(n) => write!(f, "line {n}"),
+            Part::LogEvent(i) => write!(f, "logEvents[{i}]"),
+            Part::Record(i) => write!(f, "Records[{i}]"),
+            Part::Element(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str("input")?;
+        }
+        for (i, part) in self.at.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{part}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Decodes every CloudTrail event in `bytes`, whatever the form. Never panics.
+pub fn decode(bytes: &[u8]) -> Decoded {
+    let mut decoder = Decoder::default();
+    decoder.bytes(bytes);
+    decoder.finish()
+}
+
+#[derive(Default)]
+struct Decoder {
+    out: Decoded,
+    /// The path to the part being decoded.
+    at: Vec<Part>,
+    /// Skips past [`MAX_LISTED_SKIPS`].
+    unlisted: usize,
+}
+
+impl Decoder {
+    fn skip(&mut self, reason: SkipReason) {
+        if self.out.skipped.len() < MAX_LISTED_SKIPS {
+            let at = self.at.clone();
+            self.out.skipped.push(Skip { at, reason });
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    fn finish(mut self) -> Decoded {
+        if self.unlisted > 0 {
+            let reason = SkipReason::More(self.unlisted);
+            self.out.skipped.push(Skip { at: vec![], reason });
+        }
+        self.out
+    }
+
+    /// Runs `f` with `part` appended to the current location.
+    fn within(&mut self, part: Part, f: impl FnOnce(&mut Self)) {
+        self.at.push(part);
+        f(self);
+        self.at.pop();
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        if !bytes.starts_with(&GZIP_MAGIC) {
+            return self.text(bytes, 0);
+        }
+        match gunzip(bytes) {
+            Ok(plain) => self.text(&plain, 0),
+            Err(reason) => self.skip(reason),
+        }
+    }
+
+    /// JSON text: one value (possibly pretty-printed), values one after another (JSON lines,
+    /// or pretty records concatenated), or JSON lines with bad lines among them.
+    fn text(&mut self, text: &[u8], nesting: usize) {
+        let text = text.strip_prefix(UTF8_BOM).unwrap_or(text).trim_ascii();
+        if text.is_empty() {
+            return self.skip(SkipReason::Empty);
+        }
+        let whole = match parse(text) {
+            Ok(value) => return self.value(value, nesting),
+            Err(whole) => whole,
+        };
+        match parse_sequence(text) {
+            Some(values) => {
+                for (line, value) in values {
+                    self.within(Part::Line(line), |d| d.value(value, nesting));
+                }
+            }
+            None => self.lines(text, whole, nesting),
+        }
+    }
+
+    /// Input that is not one JSON value: JSON lines if any line is an object on its own, each
+    /// bad line skipped by number; otherwise one skip with the error for the whole input.
+    fn lines(&mut self, text: &[u8], whole: SkipReason, nesting: usize) {
+        let parsed: Vec<(usize, Result<Value, SkipReason>)> = text
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, line)| (i + 1, line.trim_ascii()))
+            .filter(|(_, line)| !line.is_empty())
+            .map(|(n, line)| (n, parse(line)))
+            .collect();
+        if !parsed
+            .iter()
+            .any(|(_, r)| matches!(r, Ok(Value::Object(_))))
+        {
+            return self.skip(whole);
+        }
+        for (n, result) in parsed {
+            self.within(Part::Line(n), |d| match result {
+                Ok(value) => d.value(value, nesting),
+                Err(reason) => d.skip(reason),
+            });
+        }
+    }
+
+    /// Any accepted form, as a parsed JSON value.
+    fn value(&mut self, value: Value, nesting: usize) {
+        if nesting > MAX_NESTED_FORMS {
+            return self.skip(not_cloudtrail("forms nested too deeply"));
+        }
+        match value {
+            Value::Object(object) => self.object(object, nesting),
+            Value::Array(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    self.within(Part::Element(i), |d| d.value(item, nesting + 1));
+                }
+            }
+            other => self.skip(not_cloudtrail(&format!("a JSON {}", json_kind(&other)))),
+        }
+    }
+
+    fn object(&mut self, object: Map<String, Value>, nesting: usize) {
+        if object.contains_key("messageType") {
+            self.logs_payload(object, nesting);
+        } else if object.contains_key("Records") {
+            self.s3_log_file(object, nesting);
+        } else if object.contains_key("detail-type") {
+            self.eventbridge(object);
+        } else {
+            self.record(Value::Object(object), Envelope::default());
+        }
+    }
+
+    fn record(&mut self, value: Value, envelope: Envelope<'_>) {
+        match CloudTrailEvent::from_value_in(value, envelope) {
+            Ok(event) => self.out.events.push(event),
+            Err(err) => self.skip(not_cloudtrail(&err.to_string())),
+        }
+    }
+
+    /// A CloudWatch Logs subscription payload.
+    fn logs_payload(&mut self, mut object: Map<String, Value>, nesting: usize) {
+        match object.get("messageType").and_then(Value::as_str) {
+            Some("DATA_MESSAGE") => {}
+            Some("CONTROL_MESSAGE") => return self.skip(SkipReason::ControlMessage),
+            Some(other) => {
+                let what = format!("CloudWatch Logs messageType {}", quote(other));
+                return self.skip(not_cloudtrail(&what));
+            }
+            None => return self.skip(not_cloudtrail("messageType is not a string")),
+        }
+        let Some(Value::Array(log_events)) = object.remove("logEvents") else {
+            return self.skip(not_cloudtrail("DATA_MESSAGE without a logEvents array"));
+        };
+        for (i, log_event) in log_events.iter().enumerate() {
+            self.within(Part::LogEvent(i), |d| {
+                match log_event.get("message").and_then(Value::as_str) {
+                    Some(message) => d.text(message.as_bytes(), nesting + 1),
+                    None => d.skip(not_cloudtrail("log event without a string message")),
+                }
+            });
+        }
+    }
+
+    /// A CloudTrail S3 log file.
+    fn s3_log_file(&mut self, mut object: Map<String, Value>, nesting: usize) {
+        let Some(Value::Array(records)) = object.remove("Records") else {
+            return self.skip(not_cloudtrail("Records is not an array"));
+        };
+        for (i, record) in records.into_iter().enumerate() {
+            self.within(Part::Record(i), |d| d.value(record, nesting + 1));
+        }
+    }
+
+    /// An EventBridge envelope around a CloudTrail record.
+    fn eventbridge(&mut self, mut object: Map<String, Value>) {
+        let detail_type = object.get("detail-type").and_then(Value::as_str);
+        if !detail_type.is_some_and(|t| t.ends_with("via CloudTrail")) {
+            let what = match detail_type {
+                Some(t) => format!("EventBridge event of detail-type {}", quote(t)),
+                None => "EventBridge detail-type is not a string".to_owned(),
+            };
+            return self.skip(not_cloudtrail(&what));
+        }
+        let detail = object.remove("detail").unwrap_or(Value::Null);
+        let envelope = Envelope {
+            account: object.get("account").and_then(Value::as_str),
+            region: object.get("region").and_then(Value::as_str),
+        };
+        self.record(detail, envelope);
+    }
+}
+
+/// Decompresses gzip (one or more members), refusing output beyond the cap.
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, SkipReason> {
+    let mut plain = Vec::new();
+    MultiGzDecoder::new(bytes)
+        .take(MAX_DECOMPRESSED_BYTES + 1)
+        .read_to_end(&mut plain)
+        .map_err(|err| SkipReason::Gzip(err.to_string()))?;
+    if plain.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(SkipReason::TooLarge);
+    }
+    Ok(plain)
+}
+
+/// Parses one JSON value, refusing deep nesting first.
+fn parse(text: &[u8]) -> Result<Value, SkipReason> {
+    if nesting_exceeds(text, MAX_JSON_DEPTH) {
+        return Err(SkipReason::TooDeep);
+    }
+    serde_json::from_slice(text).map_err(|err| SkipReason::Json(err.to_string()))
+}
+
+/// Whitespace-separated JSON values, each with the line it starts on; `None` if any part of the
+/// text is not one.
+fn parse_sequence(text: &[u8]) -> Option<Vec<(usize, Value)>> {
+    if nesting_exceeds(text, MAX_JSON_DEPTH) {
+        return None;
+    }
+    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Value>();
+    let mut values = Vec::new();
+    let (mut line, mut counted) = (1, 0);
+    loop {
+        let consumed = stream.byte_offset();
+        let rest = text.get(consumed..).unwrap_or_default();
+        let start = consumed + rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        match stream.next() {
+            None => return Some(values),
+            Some(Err(_)) => return None,
+            Some(Ok(value)) => {
+                let skipped = text.get(counted..start).unwrap_or_default();
+                line += skipped.iter().filter(|&&b| b == b'\n').count();
+                counted = start;
+                values.push((line, value));
+            }
+        }
+    }
+}
+
+/// Whether brackets outside strings nest deeper than `max`: a linear scan, no allocation.
+fn nesting_exceeds(text: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn not_cloudtrail(what: &str) -> SkipReason {
+    SkipReason::NotCloudTrail(what.to_owned())
+}
+
+/// Quotes input for a message, clipped so a hostile value cannot flood the logs.
+fn quote(text: &str) -> String {
+    let mut chars = text.chars();
+    let clipped: String = chars.by_ref().take(MAX_QUOTED_CHARS).collect();
+    let ellipsis = if chars.next().is_some() { "…" } else { "" };
+    format!("{:?}", clipped + ellipsis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use serde_json::json;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).expect("write to Vec");
+        encoder.finish().expect("finish to Vec")
+    }
+
+    fn record(name: &str) -> Value {
+        json!({"eventSource": "ec2.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+               "recipientAccountId": "111122223333"})
+    }
+
+    fn names(decoded: &Decoded) -> Vec<&str> {
+        decoded
+            .events
+            .iter()
+            .map(|e| e.event_name.as_str())
+            .collect()
+    }
+
+    fn reasons(decoded: &Decoded) -> Vec<&SkipReason> {
+        decoded.skipped.iter().map(|s| &s.reason).collect()
+    }
+
+    #[test]
+    fn a_single_record() {
+        let decoded = decode(record("CreateVpc").to_string().as_bytes());
+        assert_eq!(names(&decoded), ["CreateVpc"]);
+        assert!(decoded.skipped.is_empty());
+    }
+
+    #[test]
+    fn json_lines_skip_bad_lines_by_number() {
+        let text = format!(
+            "{}\n\n{{\"eventSource\": \n{}\n42\n",
+            record("A"),
+            record("B")
+        );
+        let decoded = decode(text.as_bytes());
+        assert_eq!(names(&decoded), ["A", "B"]);
+        let at: Vec<_> = decoded.skipped.iter().map(|s| s.at.clone()).collect();
+        assert_eq!(at, [vec![Part::Line(3)], vec![Part::Line(5)]]);
+        assert!(matches!(decoded.skipped[0].reason, SkipReason::Json(_)));
+        assert!(matches!(
+            decoded.skipped[1].reason,
+            SkipReason::NotCloudTrail(_)
+        ));
+    }
+
+    #[test]
+    fn concatenated_pretty_records() {
+        let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("serialise");
+        let text = format!(
+            "{}\n{}\n\n{}",
+            pretty(&record("A")),
+            pretty(&record("B")),
+            pretty(&json!({"x": 1}))
+        );
+        let decoded = decode(text.as_bytes());
+        assert_eq!(names(&decoded), ["A", "B"]);
+        let lines_per_record = pretty(&record("A")).lines().count();
+        assert_eq!(
+            decoded.skipped[0].at,
+            [Part::Line(2 * lines_per_record + 2)]
+        );
+    }
+
+    #[test]
+    fn broken_pretty_json_is_one_skip() {
+        let mut text = serde_json::to_string_pretty(&record("A")).expect("serialise");
+        text.truncate(text.len() - 3);
+        let decoded = decode(text.as_bytes());
+        assert!(decoded.events.is_empty());
+        assert_eq!(decoded.skipped.len(), 1);
+        assert!(decoded.skipped[0].at.is_empty());
+        assert!(matches!(decoded.skipped[0].reason, SkipReason::Json(_)));
+    }
+
+    #[test]
+    fn control_message_is_skipped() {
+        let payload = json!({"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs",
+                             "logGroup": "", "logStream": "", "subscriptionFilters": [],
+                             "logEvents": [{"id": "", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]});
+        let decoded = decode(&gzip(payload.to_string().as_bytes()));
+        assert!(decoded.events.is_empty());
+        assert_eq!(reasons(&decoded), [&SkipReason::ControlMessage]);
+    }
+
+    #[test]
+    fn data_message_yields_each_log_event() {
+        let payload = json!({"messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "logEvents": [
+            {"id": "1", "timestamp": 1, "message": record("A").to_string()},
+            {"id": "2", "timestamp": 2, "message": "not json"},
+            {"id": "3", "timestamp": 3, "message": record("B").to_string()},
+        ]});
+        let decoded = decode(&gzip(payload.to_string().as_bytes()));
+        assert_eq!(names(&decoded), ["A", "B"]);
+        assert_eq!(decoded.skipped.len(), 1);
+        assert_eq!(decoded.skipped[0].at, [Part::LogEvent(1)]);
+    }
+
+    #[test]
+    fn s3_records_and_arrays() {
+        let file = json!({"Records": [record("A"), {"foo": 1}, record("B")]});
+        let decoded = decode(&gzip(file.to_string().as_bytes()));
+        assert_eq!(names(&decoded), ["A", "B"]);
+        assert_eq!(decoded.skipped[0].at, [Part::Record(1)]);
+
+        let array = json!([record("C"), record("D")]);
+        assert_eq!(names(&decode(array.to_string().as_bytes())), ["C", "D"]);
+    }
+
+    #[test]
+    fn eventbridge_envelope() {
+        let mut detail = record("CreateTags");
+        detail
+            .as_object_mut()
+            .expect("object")
+            .remove("recipientAccountId");
+        let envelope = json!({"detail-type": "AWS API Call via CloudTrail", "account": "999",
+                              "region": "eu-west-1", "detail": detail});
+        let decoded = decode(envelope.to_string().as_bytes());
+        assert_eq!(names(&decoded), ["CreateTags"]);
+        assert_eq!(decoded.events[0].recipient_account_id, "999");
+        assert_eq!(decoded.events[0].aws_region, "us-east-1");
+
+        let other = json!({"detail-type": "EC2 Instance State-change Notification",
+                           "detail": {"instance-id": "i-1"}});
+        let decoded = decode(other.to_string().as_bytes());
+        assert!(decoded.events.is_empty());
+        assert!(matches!(
+            &decoded.skipped[0].reason,
+            SkipReason::NotCloudTrail(m) if m.contains("EC2 Instance State-change")
+        ));
+    }
+
+    #[test]
+    fn truncated_gzip_is_a_skip() {
+        let full = gzip(record("A").to_string().as_bytes());
+        for cut in [2, 10, full.len() / 2, full.len() - 1] {
+            let decoded = decode(&full[..cut]);
+            assert!(decoded.events.is_empty(), "cut at {cut}");
+            assert!(
+                matches!(
+                    decoded.skipped[..],
+                    [Skip {
+                        reason: SkipReason::Gzip(_),
+                        ..
+                    }]
+                ),
+                "cut at {cut}: {:?}",
+                decoded.skipped
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_bomb_is_refused() {
+        // 65 gzip members of 1 MiB of spaces each: ~70 KiB that inflate past the cap.
+        let member = gzip(&[b' '; 1024 * 1024]);
+        let members = MAX_DECOMPRESSED_BYTES as usize / (1024 * 1024) + 1;
+        let bomb = member.repeat(members);
+        assert!(bomb.len() < 1024 * 1024);
+        let decoded = decode(&bomb);
+        assert_eq!(reasons(&decoded), [&SkipReason::TooLarge]);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = "[".repeat(100_000);
+        assert_eq!(reasons(&decode(deep.as_bytes())), [&SkipReason::TooDeep]);
+        let balanced = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(
+            reasons(&decode(balanced.as_bytes())),
+            [&SkipReason::TooDeep]
+        );
+        // Brackets inside strings do not count.
+        let mut r = record("A");
+        r["requestParameters"] = json!({"policy": "[".repeat(1000)});
+        assert_eq!(names(&decode(r.to_string().as_bytes())), ["A"]);
+    }
+
+    #[test]
+    fn odd_inputs_are_skips() {
+        assert_eq!(reasons(&decode(b"")), [&SkipReason::Empty]);
+        assert_eq!(reasons(&decode(b" \n\t")), [&SkipReason::Empty]);
+        assert!(matches!(
+            reasons(&decode(b"\xff\xfe"))[..],
+            [SkipReason::Json(_)]
+        ));
+        assert!(matches!(
+            reasons(&decode(b"null"))[..],
+            [SkipReason::NotCloudTrail(_)]
+        ));
+        let unknown = json!({"messageType": "SOMETHING"});
+        assert!(matches!(
+            reasons(&decode(unknown.to_string().as_bytes()))[..],
+            [SkipReason::NotCloudTrail(_)]
+        ));
+    }
+
+    #[test]
+    fn skips_past_the_limit_are_counted() {
+        let many = format!("[{}1]", "1,".repeat(MAX_LISTED_SKIPS + 41));
+        let decoded = decode(many.as_bytes());
+        assert_eq!(decoded.skipped.len(), MAX_LISTED_SKIPS + 1);
+        assert_eq!(
+            decoded.skipped[MAX_LISTED_SKIPS].reason,
+            SkipReason::More(42)
+        );
+        assert_eq!(
+            decoded.skipped[MAX_LISTED_SKIPS].to_string(),
+            "input: 42 more parts skipped"
+        );
+    }
+
+    #[test]
+    fn bom_is_ignored() {
+        let text = format!("\u{feff}{}", record("A"));
+        assert_eq!(names(&decode(text.as_bytes())), ["A"]);
+    }
+
+    #[test]
+    fn skip_display_names_the_part() {
+        let skip = Skip {
+            at: vec![Part::Line(3), Part::LogEvent(0)],
+            reason: SkipReason::ControlMessage,
+        };
+        assert_eq!(
+            skip.to_string(),
+            "line 3, logEvents[0]: CloudWatch Logs control message"
+        );
+        let skip = Skip {
+            at: vec![],
+            reason: SkipReason::Empty,
+        };
+        assert_eq!(skip.to_string(), "input: empty input");
+    }
+
+    #[test]
+    fn quotes_are_clipped() {
+        let long = "x".repeat(500);
+        let quoted = quote(&long);
+        assert!(quoted.chars().count() < 100, "{quoted}");
+    }
+}
