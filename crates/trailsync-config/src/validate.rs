@@ -1,0 +1,1130 @@
+//! Walks each document's tree by hand, so that every problem is reported rather than the first,
+//! then checks what spans documents (unique names, destinations that exist) and builds the typed
+//! [`Config`].
+//!
+//! Each reader reports what it finds wrong and falls back to a default, so one bad field never
+//! hides the next; [`Checker::finish`] hands out a `Config` only when nothing was reported.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use globset::Glob;
+use trailsync_catalog::Table;
+
+use crate::errors::{Diagnostic, Diagnostics};
+use crate::load;
+use crate::model::*;
+use crate::select::{Patterns, select_tables};
+use crate::yaml::{Entry, Node, Value};
+
+const DOCUMENT_FIELDS: &[&str] = &["kind", "spec"];
+const SOURCE_FIELDS: &[&str] = &[
+    "name",
+    "path",
+    "registry",
+    "version",
+    "tables",
+    "skip_tables",
+    "skip_dependent_tables",
+    "destinations",
+    "spec",
+];
+const AWS_FIELDS: &[&str] = &[
+    "regions",
+    "accounts",
+    "endpoint_url",
+    "concurrency",
+    "event_based_sync",
+];
+const ACCOUNT_FIELDS: &[&str] = &[
+    "id",
+    "local_profile",
+    "role_arn",
+    "role_session_name",
+    "external_id",
+];
+const EVENT_BASED_SYNC_FIELDS: &[&str] = &[
+    "kinesis_stream_arn",
+    "full_sync",
+    "start_time",
+    "start_position",
+    "coalesce_window",
+    "reconcile_interval",
+    "account",
+];
+const DESTINATION_FIELDS: &[&str] = &["name", "path", "registry", "version", "write_mode", "spec"];
+const DESTINATION_SPEC_FIELDS: &[&str] = &["connection_string", "batch_size"];
+
+/// Looks environment variables up; injected so tests need not touch the process environment.
+pub(crate) type Env<'a> = &'a EnvLookup<'a>;
+
+/// Where `${NAME}` values come from.
+pub(crate) type EnvLookup<'e> = dyn Fn(&str) -> Option<String> + 'e;
+
+/// Collects documents, then cross-checks them.
+pub(crate) struct Checker<'a> {
+    env: Env<'a>,
+    catalog: &'a [&'static Table],
+    diagnostics: Vec<Diagnostic>,
+    sources: Vec<Declared<SourceConfig>>,
+    destinations: Vec<Declared<DestinationConfig>>,
+    /// Every file met, in load order; the diagnostics are sorted by it.
+    files: Vec<PathBuf>,
+}
+
+/// A source or destination with what the cross-document checks need to point at it.
+struct Declared<T> {
+    config: T,
+    place: Place,
+    label: At,
+    name_line: usize,
+    /// For sources: each entry of `destinations`, to check that it exists.
+    references: Vec<Reference>,
+}
+
+struct Reference {
+    name: String,
+    line: usize,
+    at: At,
+}
+
+/// A file and, when it holds several, the document within it.
+#[derive(Clone)]
+struct Place {
+    file: PathBuf,
+    document: Option<usize>,
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(env: Env<'a>, catalog: &'a [&'static Table]) -> Self {
+        Checker {
+            env,
+            catalog,
+            diagnostics: Vec::new(),
+            sources: Vec::new(),
+            destinations: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Records a problem found outside the documents (an unreadable file, say).
+    pub(crate) fn report(&mut self, diagnostic: Diagnostic) {
+        self.note_file(&diagnostic.file);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Remembers the order files were met in, which the diagnostics are sorted by.
+    fn note_file(&mut self, file: &Path) {
+        if !self.files.iter().any(|f| f == file) {
+            self.files.push(file.to_path_buf());
+        }
+    }
+
+    /// Parses and checks every document of one file.
+    pub(crate) fn file(&mut self, file: &Path, text: &str) {
+        self.note_file(file);
+        let stream = crate::yaml::parse(text);
+        for (line, message) in stream.problems {
+            self.diagnostics.push(Diagnostic {
+                line: Some(line),
+                ..Diagnostic::new(file, "", message)
+            });
+        }
+        let several = stream.documents.iter().flatten().count() > 1;
+        let dir = file.parent().unwrap_or(Path::new(""));
+        for (index, document) in stream.documents.iter().enumerate() {
+            let Some(root) = document else { continue };
+            let origin = Origin {
+                file: file.to_path_buf(),
+                document: index,
+            };
+            let place = Place {
+                file: file.to_path_buf(),
+                document: several.then_some(index),
+            };
+            let mut walker = Walker {
+                env: self.env,
+                catalog: self.catalog,
+                dir,
+                place: &place,
+                diagnostics: &mut self.diagnostics,
+            };
+            walker.document(root, origin, &mut self.sources, &mut self.destinations);
+        }
+    }
+
+    /// Runs the checks that span documents; the config if nothing was wrong anywhere. `given`
+    /// tells whether any path was given at all.
+    pub(crate) fn finish(mut self, given: bool) -> Result<Config, Diagnostics> {
+        self.unique_names();
+        self.destination_references();
+        let mut diagnostics = std::mem::take(&mut self.diagnostics);
+        let rank = |file: &Path| {
+            self.files
+                .iter()
+                .position(|f| f == file)
+                .unwrap_or(usize::MAX)
+        };
+        diagnostics.sort_by_key(|d| (rank(&d.file), d.line.unwrap_or(0)));
+        let whole = |message: &str| Diagnostic::new("", "", message);
+        if !given {
+            diagnostics.push(whole(
+                "no configuration given; pass config files or folders of them",
+            ));
+        } else {
+            if self.sources.is_empty() {
+                diagnostics.push(whole(
+                    "no source: add a document with `kind: source` (see the example config)",
+                ));
+            }
+            if self.destinations.is_empty() {
+                diagnostics.push(whole(
+                    "no destination: add a document with `kind: destination` (sqlite or postgresql)",
+                ));
+            }
+        }
+        if !diagnostics.is_empty() {
+            return Err(Diagnostics(diagnostics));
+        }
+        Ok(Config {
+            sources: self.sources.into_iter().map(|s| s.config).collect(),
+            destinations: self.destinations.into_iter().map(|d| d.config).collect(),
+        })
+    }
+
+    fn unique_names(&mut self) {
+        let mut problems = duplicates("source", &self.sources, |s| &s.name);
+        problems.extend(duplicates("destination", &self.destinations, |d| &d.name));
+        self.diagnostics.extend(problems);
+    }
+
+    fn destination_references(&mut self) {
+        if self.destinations.is_empty() {
+            return; // "no destination" says it all
+        }
+        let mut names: Vec<&str> = self
+            .destinations
+            .iter()
+            .map(|d| d.config.name.as_str())
+            .collect();
+        names.retain(|n| !n.is_empty());
+        names.sort_unstable();
+        names.dedup();
+        let mut problems = Vec::new();
+        for source in &self.sources {
+            for reference in &source.references {
+                if names.contains(&reference.name.as_str()) {
+                    continue;
+                }
+                let hint = match closest(&reference.name, names.iter().copied()) {
+                    Some(name) => format!("did you mean {name:?}?"),
+                    None => format!("declared destinations: {}", names.join(", ")),
+                };
+                problems.push(diagnostic(
+                    &source.place,
+                    &reference.at,
+                    reference.line,
+                    format!("no destination is named {:?}; {hint}", reference.name),
+                ));
+            }
+        }
+        self.diagnostics.extend(problems);
+    }
+}
+
+/// A diagnostic for every declaration whose name an earlier one already has.
+fn duplicates<T>(
+    kind: &str,
+    declared: &[Declared<T>],
+    name: impl Fn(&T) -> &String,
+) -> Vec<Diagnostic> {
+    let mut first: HashMap<&str, &Declared<T>> = HashMap::new();
+    let mut problems = Vec::new();
+    for item in declared {
+        let this = name(&item.config);
+        if this.is_empty() {
+            continue; // already reported as missing
+        }
+        match first.get(this.as_str()) {
+            Some(earlier) => problems.push(diagnostic(
+                &item.place,
+                &item.label.field("spec").field("name"),
+                item.name_line,
+                format!(
+                    "another {kind} is already named {this:?} ({}:{}); {kind} names must be unique, rename one",
+                    earlier.place.file.display(),
+                    earlier.name_line
+                ),
+            )),
+            None => {
+                first.insert(this, item);
+            }
+        }
+    }
+    problems
+}
+
+fn diagnostic(place: &Place, at: &At, line: usize, message: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        file: place.file.clone(),
+        path: at.0.clone(),
+        message: message.into(),
+        document: place.document,
+        line: Some(line),
+    }
+}
+
+/// A field path such as `sources[0] (aws).spec.tables[1]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct At(String);
+
+impl At {
+    fn field(&self, name: &str) -> At {
+        if self.0.is_empty() {
+            At(name.to_string())
+        } else {
+            At(format!("{}.{name}", self.0))
+        }
+    }
+
+    fn index(&self, i: usize) -> At {
+        At(format!("{}[{i}]", self.0))
+    }
+
+    /// `sources[0]` becomes `sources[0] (aws)` once the name is known.
+    fn named(&self, name: &str) -> At {
+        if name.is_empty() {
+            self.clone()
+        } else {
+            At(format!("{} ({name})", self.0))
+        }
+    }
+}
+
+/// A mapping's entries, and the line it starts on (where "missing" problems point).
+#[derive(Clone, Copy)]
+struct Fields<'n> {
+    line: usize,
+    entries: &'n [Entry],
+}
+
+impl<'n> Fields<'n> {
+    /// The field's value; a null value counts as absent, as in CloudQuery.
+    fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|e| e.key == name)
+            .map(|e| &e.value)
+            .filter(|v| !v.is_null())
+    }
+}
+
+/// Reads one document, reporting into the shared list.
+struct Walker<'w> {
+    env: Env<'w>,
+    catalog: &'w [&'static Table],
+    /// The config file's folder, which `${file:...}` paths are relative to.
+    dir: &'w Path,
+    place: &'w Place,
+    diagnostics: &'w mut Vec<Diagnostic>,
+}
+
+impl Walker<'_> {
+    fn error(&mut self, at: &At, line: usize, message: impl Into<String>) {
+        self.diagnostics
+            .push(diagnostic(self.place, at, line, message));
+    }
+
+    /// Reads a document and adds it to `sources` or `destinations` according to its kind.
+    fn document(
+        &mut self,
+        root: &Node,
+        origin: Origin,
+        sources: &mut Vec<Declared<SourceConfig>>,
+        destinations: &mut Vec<Declared<DestinationConfig>>,
+    ) {
+        let top = At::default();
+        let Some(fields) = self.as_map(
+            root,
+            &top,
+            "a document is a mapping with `kind:` and `spec:`",
+        ) else {
+            return;
+        };
+        let kind = match fields.get("kind") {
+            Some(node) => self
+                .string(node, &top.field("kind"))
+                .map(|k| (k, node.line)),
+            None => {
+                self.error(
+                    &top.field("kind"),
+                    fields.line,
+                    "missing; add `kind: source` or `kind: destination`",
+                );
+                None
+            }
+        };
+        match kind {
+            Some((kind, _)) if kind == "source" => {
+                let at = At(format!("sources[{}]", sources.len()));
+                sources.push(self.source(fields, at, origin));
+            }
+            Some((kind, _)) if kind == "destination" => {
+                let at = At(format!("destinations[{}]", destinations.len()));
+                destinations.push(self.destination(fields, at, origin));
+            }
+            other => {
+                if let Some((kind, line)) = other {
+                    let extra = if kind == "transformer" {
+                        "; trailsync has no transformers"
+                    } else {
+                        ""
+                    };
+                    self.error(
+                        &top.field("kind"),
+                        line,
+                        format!("unknown kind {kind:?}; expected source or destination{extra}"),
+                    );
+                }
+                self.deny_unknown(fields, &top, DOCUMENT_FIELDS);
+            }
+        }
+    }
+
+    // ---- sources -------------------------------------------------------------------------------
+
+    fn source(&mut self, document: Fields, base: At, origin: Origin) -> Declared<SourceConfig> {
+        let spec = self.required_map(
+            document,
+            &base,
+            "spec",
+            "add `spec:` with name, tables and destinations",
+        );
+        let (name, name_line) = self.name(spec, &base, document.line);
+        let label = base.named(&name);
+        self.deny_unknown(document, &label, DOCUMENT_FIELDS);
+
+        let mut source = Declared {
+            config: SourceConfig {
+                name,
+                tables: Vec::new(),
+                skip_tables: Vec::new(),
+                skip_dependent_tables: false,
+                destinations: Vec::new(),
+                spec: AwsSpec::default(),
+                origin,
+            },
+            place: self.place.clone(),
+            label: label.clone(),
+            name_line,
+            references: Vec::new(),
+        };
+        let Some(spec) = spec else { return source };
+        let at = label.field("spec");
+        self.deny_unknown(spec, &at, SOURCE_FIELDS);
+        self.compatibility_fields(spec, &at);
+
+        let before = self.diagnostics.len();
+        let tables = self.table_patterns(spec, &at, "tables");
+        let skip_tables = self.table_patterns(spec, &at, "skip_tables");
+        let skip_dependent_tables =
+            self.optional(spec, &at, "skip_dependent_tables", Self::boolean);
+        let skip_dependent_tables = skip_dependent_tables.unwrap_or(false);
+        if self.diagnostics.len() == before
+            && !tables.is_empty()
+            && select_tables(self.catalog, &tables, &skip_tables, skip_dependent_tables).is_empty()
+        {
+            let line = spec.get("skip_tables").map_or(spec.line, |n| n.line);
+            self.error(
+                &at.field("skip_tables"),
+                line,
+                "skips every table that `tables` selects; nothing would be synced",
+            );
+        }
+        source.references = self.destination_references(spec, &at);
+        source.config.tables = tables;
+        source.config.skip_tables = skip_tables;
+        source.config.skip_dependent_tables = skip_dependent_tables;
+        source.config.destinations = source.references.iter().map(|r| r.name.clone()).collect();
+        if let Some(node) = spec.get("spec") {
+            source.config.spec = self.aws_spec(node, &at.field("spec"));
+        }
+        source
+    }
+
+    /// `path`, `registry` and `version` are accepted for CloudQuery compatibility and ignored, but
+    /// still have to be text (and their `${...}` references resolvable).
+    fn compatibility_fields(&mut self, spec: Fields, at: &At) {
+        for field in ["path", "registry", "version"] {
+            if let Some(node) = spec.get(field) {
+                self.string(node, &at.field(field));
+            }
+        }
+    }
+
+    /// `spec.name`, reported where missing or empty; empty when unusable.
+    fn name(&mut self, spec: Option<Fields>, base: &At, document_line: usize) -> (String, usize) {
+        let at = base.field("spec").field("name");
+        let Some(spec) = spec else {
+            return (String::new(), document_line);
+        };
+        match spec.get("name") {
+            Some(node) => (
+                self.nonempty_string(node, &at).unwrap_or_default(),
+                node.line,
+            ),
+            None => {
+                self.error(
+                    &at,
+                    spec.line,
+                    "missing; every source and destination needs a unique name",
+                );
+                (String::new(), spec.line)
+            }
+        }
+    }
+
+    /// `tables` (required, non-empty) or `skip_tables`: globs that must each match a known table.
+    fn table_patterns(&mut self, spec: Fields, at: &At, field: &str) -> Vec<String> {
+        let at = at.field(field);
+        let patterns = match spec.get(field) {
+            Some(node) => self.strings(node, &at),
+            None => Vec::new(),
+        };
+        if field == "tables" && patterns.is_empty() {
+            let line = spec.get(field).map_or(spec.line, |n| n.line);
+            self.error(
+                &at,
+                line,
+                "no table listed; list the tables to sync, e.g. `tables: [\"aws_ec2_instances\"]`, or `tables: [\"*\"]` for all",
+            );
+        }
+        for (pattern, line, at) in &patterns {
+            if let Err(problem) = self.check_pattern(pattern) {
+                self.error(at, *line, problem);
+            }
+        }
+        patterns
+            .into_iter()
+            .map(|(pattern, _, _)| pattern)
+            .collect()
+    }
+
+    fn check_pattern(&self, pattern: &str) -> Result<(), String> {
+        if let Err(e) = Glob::new(pattern) {
+            return Err(format!(
+                "{pattern:?} is not a valid glob ({}); use * and ? wildcards",
+                e.kind()
+            ));
+        }
+        let glob = Patterns::new(&[pattern]);
+        if self.catalog.iter().any(|t| glob.matches(t.name)) {
+            return Ok(());
+        }
+        let hint = match closest(pattern, self.catalog.iter().map(|t| t.name)) {
+            Some(name) => format!("did you mean {name:?}?"),
+            None => "`trailsync tables` lists them".to_string(),
+        };
+        Err(format!("{pattern:?} matches no known table; {hint}"))
+    }
+
+    /// `destinations`: required, non-empty, no repeats. Existence is checked once all documents
+    /// are read.
+    fn destination_references(&mut self, spec: Fields, at: &At) -> Vec<Reference> {
+        let at = at.field("destinations");
+        let Some(node) = spec.get("destinations") else {
+            self.error(
+                &at,
+                spec.line,
+                "missing; list where to write, e.g. `destinations: [\"sqlite\"]`",
+            );
+            return Vec::new();
+        };
+        let names = self.strings(node, &at);
+        if names.is_empty() {
+            self.error(
+                &at,
+                node.line,
+                "empty; list where to write, e.g. `destinations: [\"sqlite\"]`",
+            );
+        }
+        let mut references: Vec<Reference> = Vec::new();
+        for (name, line, at) in names {
+            if name.is_empty() {
+                self.error(&at, line, "empty; write a destination's name");
+            } else if references.iter().any(|r| r.name == name) {
+                self.error(&at, line, format!("{name:?} is listed twice; remove one"));
+            } else {
+                references.push(Reference { name, line, at });
+            }
+        }
+        references
+    }
+
+    // ---- the AWS plugin spec -------------------------------------------------------------------
+
+    fn aws_spec(&mut self, node: &Node, at: &At) -> AwsSpec {
+        let mut spec = AwsSpec::default();
+        let Some(fields) = self.mapping(node, at, AWS_FIELDS) else {
+            return spec;
+        };
+        if let Some(node) = fields.get("regions") {
+            spec.regions = self.regions(node, &at.field("regions"));
+        }
+        if let Some(node) = fields.get("accounts") {
+            spec.accounts = self.accounts(node, &at.field("accounts"));
+        }
+        spec.endpoint_url = self.optional(fields, at, "endpoint_url", Self::url);
+        spec.concurrency = self.optional(fields, at, "concurrency", Self::positive);
+        if let Some(node) = fields.get("event_based_sync") {
+            spec.event_based_sync = self.event_based_sync(node, &at.field("event_based_sync"));
+        }
+        spec
+    }
+
+    fn regions(&mut self, node: &Node, at: &At) -> Regions {
+        let entries = self.strings(node, at);
+        if entries.iter().any(|(region, _, _)| region == "*") {
+            if entries.len() > 1 {
+                self.error(
+                    at,
+                    node.line,
+                    "\"*\" already means every region; remove the other entries",
+                );
+            }
+            return Regions::All;
+        }
+        let mut regions: Vec<String> = Vec::new();
+        for (region, line, at) in entries {
+            if !is_region(&region) {
+                self.error(
+                    &at,
+                    line,
+                    format!("{region:?} is not an AWS region name; expected e.g. \"us-east-1\", or \"*\" for all"),
+                );
+            } else if regions.contains(&region) {
+                self.error(&at, line, format!("{region:?} is listed twice; remove one"));
+            } else {
+                regions.push(region);
+            }
+        }
+        if regions.is_empty() {
+            Regions::Default
+        } else {
+            Regions::List(regions)
+        }
+    }
+
+    fn accounts(&mut self, node: &Node, at: &At) -> Vec<AccountConfig> {
+        let Value::Seq(items) = &node.value else {
+            self.error(
+                at,
+                node.line,
+                format!(
+                    "expected a list of accounts (`- id: \"111122223333\"`), found {}",
+                    node.describe()
+                ),
+            );
+            return Vec::new();
+        };
+        let mut accounts: Vec<AccountConfig> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = at.index(i);
+            let Some(account) = self.account(item, &at, true) else {
+                continue;
+            };
+            if account.id.is_some() && accounts.iter().any(|a| a.id == account.id) {
+                self.error(
+                    &at.field("id"),
+                    item.line,
+                    "this account is listed twice; remove one",
+                );
+            }
+            accounts.push(account);
+        }
+        accounts
+    }
+
+    /// One set of credentials: `accounts[i]` (which needs an `id`) or the stream's `account`.
+    fn account(&mut self, node: &Node, at: &At, id_required: bool) -> Option<AccountConfig> {
+        let fields = self.mapping(node, at, ACCOUNT_FIELDS)?;
+        let text = |walker: &mut Self, name: &str| {
+            fields.get(name).and_then(|n| {
+                walker
+                    .nonempty_string(n, &at.field(name))
+                    .map(|s| (s, n.line))
+            })
+        };
+        let id = text(self, "id");
+        let local_profile = text(self, "local_profile");
+        let role_arn = text(self, "role_arn");
+        let role_session_name = text(self, "role_session_name");
+        let external_id = text(self, "external_id");
+
+        match &id {
+            Some((id, line)) if !is_account_id(id) => self.error(
+                &at.field("id"),
+                *line,
+                format!(
+                    "{id:?} is not an AWS account id; expected 12 digits, e.g. \"111122223333\""
+                ),
+            ),
+            None if id_required && fields.get("id").is_none() => self.error(
+                &at.field("id"),
+                fields.line,
+                "missing; add the account's 12-digit id",
+            ),
+            _ => {}
+        }
+        if let Some((arn, line)) = &role_arn {
+            if local_profile.is_some() {
+                self.error(
+                    &at.field("role_arn"),
+                    *line,
+                    "set either local_profile or role_arn, not both (a role is assumed with the ambient credentials)",
+                );
+            }
+            if !is_role_arn(arn) {
+                self.error(
+                    &at.field("role_arn"),
+                    *line,
+                    format!(
+                        "{arn:?} is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME"
+                    ),
+                );
+            }
+        } else {
+            for (field, value) in [
+                ("role_session_name", &role_session_name),
+                ("external_id", &external_id),
+            ] {
+                if let Some((_, line)) = value {
+                    self.error(
+                        &at.field(field),
+                        *line,
+                        "only used when assuming a role; add role_arn or remove this field",
+                    );
+                }
+            }
+        }
+        Some(AccountConfig {
+            id: id.map(|(s, _)| s),
+            local_profile: local_profile.map(|(s, _)| s),
+            role_arn: role_arn.map(|(s, _)| s),
+            role_session_name: role_session_name.map(|(s, _)| s),
+            external_id: external_id.map(|(s, _)| s),
+        })
+    }
+
+    fn event_based_sync(&mut self, node: &Node, at: &At) -> Option<EventBasedSync> {
+        let fields = self.mapping(node, at, EVENT_BASED_SYNC_FIELDS)?;
+        let stream = match fields.get("kinesis_stream_arn") {
+            Some(node) => self.parsed::<StreamArn>(node, &at.field("kinesis_stream_arn")),
+            None => {
+                self.error(
+                    &at.field("kinesis_stream_arn"),
+                    fields.line,
+                    "missing; add the ARN of the Kinesis stream CloudTrail events arrive in",
+                );
+                None
+            }
+        };
+        let full_sync = self.optional(fields, at, "full_sync", Self::boolean);
+        let start_time = self.optional(fields, at, "start_time", Self::time);
+        let start_position =
+            self.optional(fields, at, "start_position", Self::parsed::<StartPosition>);
+        if let (Some(_), Some(StartPosition::TrimHorizon | StartPosition::Latest)) =
+            (start_time, start_position)
+        {
+            let line = fields.get("start_position").map_or(fields.line, |n| n.line);
+            self.error(
+                &at.field("start_position"),
+                line,
+                "conflicts with start_time; keep one of them",
+            );
+        }
+        let coalesce_window = self.optional(fields, at, "coalesce_window", Self::duration);
+        let reconcile_interval = self.optional(fields, at, "reconcile_interval", Self::duration);
+        let account = match fields.get("account") {
+            Some(node) => self.account(node, &at.field("account"), false),
+            None => None,
+        };
+        Some(EventBasedSync {
+            stream: stream?,
+            full_sync: full_sync.unwrap_or(true),
+            start_time,
+            start_position: start_position.unwrap_or_default(),
+            coalesce_window: coalesce_window.unwrap_or(DEFAULT_COALESCE_WINDOW),
+            reconcile_interval: match reconcile_interval {
+                Some(Duration::ZERO) => None,
+                Some(interval) => Some(interval),
+                None => Some(DEFAULT_RECONCILE_INTERVAL),
+            },
+            account,
+        })
+    }
+
+    // ---- destinations --------------------------------------------------------------------------
+
+    fn destination(
+        &mut self,
+        document: Fields,
+        base: At,
+        origin: Origin,
+    ) -> Declared<DestinationConfig> {
+        let spec = self.required_map(
+            document,
+            &base,
+            "spec",
+            "add `spec:` with name, path and spec",
+        );
+        let (name, name_line) = self.name(spec, &base, document.line);
+        let label = base.named(&name);
+        self.deny_unknown(document, &label, DOCUMENT_FIELDS);
+
+        let mut destination = Declared {
+            config: DestinationConfig {
+                name,
+                kind: DestinationKind::Sqlite,
+                write_mode: WriteMode::default(),
+                connection_string: String::new(),
+                batch_size: None,
+                origin,
+            },
+            place: self.place.clone(),
+            label: label.clone(),
+            name_line,
+            references: Vec::new(),
+        };
+        let Some(spec) = spec else {
+            return destination;
+        };
+        let at = label.field("spec");
+        self.deny_unknown(spec, &at, DESTINATION_FIELDS);
+        for field in ["registry", "version"] {
+            if let Some(node) = spec.get(field) {
+                self.string(node, &at.field(field));
+            }
+        }
+        let config = &mut destination.config;
+        match spec.get("path") {
+            Some(node) => {
+                if let Some(kind) = self.plugin(node, &at.field("path")) {
+                    config.kind = kind;
+                }
+            }
+            None => self.error(
+                &at.field("path"),
+                spec.line,
+                "missing; write `path: cloudquery/sqlite` or `path: cloudquery/postgresql`",
+            ),
+        }
+        config.write_mode = self
+            .optional(spec, &at, "write_mode", Self::parsed::<WriteMode>)
+            .unwrap_or_default();
+        let Some(plugin) =
+            self.required_map(spec, &at, "spec", "add `spec:` with `connection_string:`")
+        else {
+            return destination;
+        };
+        let at = at.field("spec");
+        self.deny_unknown(plugin, &at, DESTINATION_SPEC_FIELDS);
+        match plugin.get("connection_string") {
+            Some(node) => {
+                let connection_at = at.field("connection_string");
+                if let Some(connection) = self.nonempty_string(node, &connection_at) {
+                    let looks_postgres = connection.starts_with("postgres://")
+                        || connection.starts_with("postgresql://");
+                    if config.kind == DestinationKind::Sqlite && looks_postgres {
+                        self.error(
+                            &connection_at,
+                            node.line,
+                            "a PostgreSQL URL for a sqlite destination; set `path: cloudquery/postgresql`",
+                        );
+                    }
+                    config.connection_string = connection;
+                }
+            }
+            None => self.error(
+                &at.field("connection_string"),
+                plugin.line,
+                "missing; a SQLite file path, or postgres://user@host:5432/db",
+            ),
+        }
+        config.batch_size = self.optional(plugin, &at, "batch_size", Self::positive);
+        destination
+    }
+
+    fn plugin(&mut self, node: &Node, at: &At) -> Option<DestinationKind> {
+        let path = self.string(node, at)?;
+        let kind = DestinationKind::from_plugin_path(&path);
+        if kind.is_none() {
+            self.error(
+                at,
+                node.line,
+                format!(
+                    "unknown destination plugin {path:?}; expected sqlite or postgresql, optionally as cloudquery/NAME or NAME@VERSION"
+                ),
+            );
+        }
+        kind
+    }
+
+    // ---- readers: each reports its own problems and returns None on them ------------------------
+
+    /// The node as a mapping with only `known` fields (and no field twice).
+    fn mapping<'n>(&mut self, node: &'n Node, at: &At, known: &[&str]) -> Option<Fields<'n>> {
+        let fields = self.as_map(node, at, "expected a mapping of `field: value` lines")?;
+        self.deny_unknown(fields, at, known);
+        Some(fields)
+    }
+
+    fn as_map<'n>(&mut self, node: &'n Node, at: &At, expected: &str) -> Option<Fields<'n>> {
+        match &node.value {
+            Value::Map(entries) => Some(Fields {
+                line: node.line,
+                entries,
+            }),
+            _ => {
+                self.error(
+                    at,
+                    node.line,
+                    format!("{expected}; found {}", node.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_map<'n>(
+        &mut self,
+        fields: Fields<'n>,
+        at: &At,
+        name: &str,
+        hint: &str,
+    ) -> Option<Fields<'n>> {
+        let at = at.field(name);
+        match fields.get(name) {
+            Some(node) => self.as_map(node, &at, "expected a mapping of `field: value` lines"),
+            None => {
+                self.error(&at, fields.line, format!("missing; {hint}"));
+                None
+            }
+        }
+    }
+
+    fn deny_unknown(&mut self, fields: Fields, at: &At, known: &[&str]) {
+        for (i, entry) in fields.entries.iter().enumerate() {
+            let field_at = at.field(&entry.key);
+            if fields.entries[..i].iter().any(|e| e.key == entry.key) {
+                self.error(&field_at, entry.key_line, "given twice; keep one");
+            } else if !known.contains(&entry.key.as_str()) {
+                let hint = match closest(&entry.key, known.iter().copied()) {
+                    Some(name) => format!("did you mean {name:?}?"),
+                    None => format!("expected one of: {}", known.join(", ")),
+                };
+                self.error(&field_at, entry.key_line, format!("unknown field; {hint}"));
+            }
+        }
+    }
+
+    /// Reads an optional field with `read`; `None` when absent or invalid.
+    fn optional<T>(
+        &mut self,
+        fields: Fields,
+        at: &At,
+        name: &str,
+        read: impl FnOnce(&mut Self, &Node, &At) -> Option<T>,
+    ) -> Option<T> {
+        let node = fields.get(name)?;
+        read(self, node, &at.field(name))
+    }
+
+    /// A scalar as text, with `${...}` references expanded.
+    fn string(&mut self, node: &Node, at: &At) -> Option<String> {
+        let Value::Scalar { text, .. } = &node.value else {
+            self.error(
+                at,
+                node.line,
+                format!("expected a single value, found {}", node.describe()),
+            );
+            return None;
+        };
+        match load::expand(text, self.dir, self.env) {
+            Ok(text) => Some(text),
+            Err(errors) => {
+                for e in errors {
+                    self.error(at, node.line, e.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    fn nonempty_string(&mut self, node: &Node, at: &At) -> Option<String> {
+        let text = self.string(node, at)?;
+        if text.trim().is_empty() {
+            self.error(at, node.line, "empty; give it a value or remove the field");
+            return None;
+        }
+        Some(text)
+    }
+
+    /// A list of text values, each with its line and path. A single value is reported, with the
+    /// list it should have been.
+    fn strings(&mut self, node: &Node, at: &At) -> Vec<(String, usize, At)> {
+        let items = match &node.value {
+            Value::Seq(items) => items,
+            Value::Scalar { text, .. } => {
+                self.error(
+                    at,
+                    node.line,
+                    format!("expected a list, found a single value; write [{text:?}]"),
+                );
+                return Vec::new();
+            }
+            Value::Map(_) => {
+                self.error(
+                    at,
+                    node.line,
+                    "expected a list, found a mapping; write [\"a\", \"b\"]",
+                );
+                return Vec::new();
+            }
+        };
+        let mut values = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = at.index(i);
+            if let Some(text) = self.string(item, &at) {
+                values.push((text, item.line, at));
+            }
+        }
+        values
+    }
+
+    fn parsed<T>(&mut self, node: &Node, at: &At) -> Option<T>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let text = self.string(node, at)?;
+        text.parse()
+            .map_err(|e: T::Err| self.error(at, node.line, e.to_string()))
+            .ok()
+    }
+
+    fn boolean(&mut self, node: &Node, at: &At) -> Option<bool> {
+        let text = self.string(node, at)?;
+        match text.as_str() {
+            "true" | "True" | "TRUE" => Some(true),
+            "false" | "False" | "FALSE" => Some(false),
+            _ => {
+                self.error(
+                    at,
+                    node.line,
+                    format!("expected true or false, found {text:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive(&mut self, node: &Node, at: &At) -> Option<usize> {
+        let text = self.string(node, at)?;
+        match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.error(
+                    at,
+                    node.line,
+                    format!("expected a whole number above 0, found {text:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn time(&mut self, node: &Node, at: &At) -> Option<DateTime<Utc>> {
+        let text = self.string(node, at)?;
+        match DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(time) => Some(time.with_timezone(&Utc)),
+            Err(_) => {
+                self.error(
+                    at,
+                    node.line,
+                    format!("{text:?} is not an RFC 3339 time; write e.g. 2026-11-24T00:00:00Z"),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, at: &At) -> Option<Duration> {
+        let text = self.string(node, at)?;
+        parse_duration(&text)
+            .map_err(|e| self.error(at, node.line, e.to_string()))
+            .ok()
+    }
+
+    fn url(&mut self, node: &Node, at: &At) -> Option<String> {
+        let url = self.nonempty_string(node, at)?;
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Some(url);
+        }
+        self.error(
+            at,
+            node.line,
+            format!("{url:?} is not an http:// or https:// URL; write e.g. http://127.0.0.1:5000"),
+        );
+        None
+    }
+}
+
+/// The candidate closest to a misspelt `word`, if it is close enough to be what was meant.
+fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|&(d, c)| d <= 2 && d < word.len().min(c.len()))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_close_words_only() {
+        assert_eq!(
+            closest("tabels", SOURCE_FIELDS.iter().copied()),
+            Some("tables")
+        );
+        assert_eq!(
+            closest("destination", SOURCE_FIELDS.iter().copied()),
+            Some("destinations")
+        );
+        assert_eq!(closest("colour", SOURCE_FIELDS.iter().copied()), None);
+        assert_eq!(closest("ab", ["cd"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
