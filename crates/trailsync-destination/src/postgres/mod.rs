@@ -1,0 +1,390 @@
+//! The PostgreSQL destination: one connection, re-opened on the next call after it drops.
+//!
+//! Calls are serialized on the connection (a transaction needs it to itself); the engine
+//! writes one batch at a time anyway. A call that fails because the server went away returns
+//! the error (the engine pauses and retries) and the next call connects again.
+
+mod types;
+
+use std::collections::{HashMap, VecDeque};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, GenericClient, NoTls, Statement, Transaction};
+use trailsync_catalog::{Table, Value};
+
+use crate::errors::{Context, DestinationError, Operation};
+use crate::plan::{self, Registry, Step};
+use crate::sql::{self, Dialect};
+use crate::{Destination, Kind, Tally, WriteBatch, WriteMode, WriteSummary};
+
+/// Used when the connection string sets no `connect_timeout`: an unreachable server should fail
+/// the call, not hang it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements kept per connection; the oldest is closed beyond this.
+const STATEMENT_CACHE: usize = 64;
+
+/// A PostgreSQL database as a destination.
+pub struct PostgresDestination {
+    config: Config,
+    mode: WriteMode,
+    registry: Registry,
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for PostgresDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the config: it may hold a password.
+        f.debug_struct("PostgresDestination")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The live connection, if any, and the statements prepared on it.
+#[derive(Default)]
+struct Session {
+    client: Option<Client>,
+    statements: StatementCache,
+}
+
+impl PostgresDestination {
+    /// Connects (failing fast if the server is unreachable) and creates the checkpoint table.
+    pub async fn connect(
+        connection_string: &str,
+        mode: WriteMode,
+    ) -> Result<PostgresDestination, DestinationError> {
+        let mut config = Config::from_str(connection_string).map_err(|error| {
+            DestinationError::InvalidConnectionString {
+                kind: Kind::Postgres,
+                reason: error.to_string(),
+            }
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("trailsync");
+        }
+        let destination = PostgresDestination {
+            config,
+            mode,
+            registry: Registry::default(),
+            session: Mutex::new(Session::default()),
+        };
+        {
+            let mut session = destination.session().await?;
+            let client = session.client()?;
+            client
+                .batch_execute(&sql::create_checkpoint_table(Dialect::Postgres))
+                .await
+                .map_err(on(Context::new(
+                    Operation::CreateTable,
+                    sql::CHECKPOINT_TABLE,
+                )))?;
+        }
+        Ok(destination)
+    }
+
+    /// The session, connected: a dropped connection is replaced here, on the next call.
+    async fn session(&self) -> Result<tokio::sync::MutexGuard<'_, Session>, DestinationError> {
+        let mut session = self.session.lock().await;
+        if session.client.as_ref().is_none_or(Client::is_closed) {
+            if session.client.take().is_some() {
+                tracing::info!("postgresql connection was lost; reconnecting");
+            }
+            session.statements.clear();
+            let (client, connection) =
+                self.config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|source| DestinationError::Connect {
+                        kind: Kind::Postgres,
+                        error: Box::new(source),
+                    })?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    let error = crate::errors::describe_postgres(&error);
+                    tracing::warn!(%error, "postgresql connection failed");
+                }
+            });
+            session.client = Some(client);
+        }
+        Ok(session)
+    }
+
+    /// Runs `steps` in one transaction; on a lost connection, forgets it for the next call.
+    async fn apply(&self, steps: &[Step<'_>]) -> Result<WriteSummary, DestinationError> {
+        let mut session = self.session().await?;
+        let result = session.apply(steps).await;
+        if let Err(error) = &result {
+            session.forget_after(error);
+        }
+        result
+    }
+}
+
+impl Session {
+    fn client(&mut self) -> Result<&mut Client, DestinationError> {
+        connected(&mut self.client)
+    }
+
+    /// Drops the connection after an error that may have broken it (anything retryable: an I/O
+    /// failure, a server shutdown message, ...); the next call opens a new one. The client's own
+    /// flag is not enough: it may not know yet that the server closed the connection.
+    fn forget_after(&mut self, error: &DestinationError) {
+        if error.is_retryable() || self.client.as_ref().is_some_and(Client::is_closed) {
+            if self.client.take().is_some() {
+                tracing::debug!(%error, "dropping the postgresql connection");
+            }
+            self.statements.clear();
+        }
+    }
+
+    async fn apply(&mut self, steps: &[Step<'_>]) -> Result<WriteSummary, DestinationError> {
+        let Session { client, statements } = self;
+        let client = connected(client)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(on(Context::op(Operation::Begin)))?;
+        let mut tally = Tally::default();
+        for step in steps {
+            let statement = statements.prepare(&tx, &step.sql, step.context).await?;
+            let params: Vec<&(dyn ToSql + Sync)> = step
+                .params
+                .iter()
+                .map(|p| p as &(dyn ToSql + Sync))
+                .collect();
+            let rows = tx
+                .execute(&statement, &params)
+                .await
+                .map_err(on(step.context))?;
+            tally.add(step.effect, rows);
+        }
+        tx.commit()
+            .await
+            .map_err(on(Context::op(Operation::Commit)))?;
+        Ok(tally.0)
+    }
+}
+
+#[async_trait::async_trait]
+impl Destination for PostgresDestination {
+    async fn migrate(&self, tables: &[&'static Table]) -> Result<(), DestinationError> {
+        let keyed = self.mode.is_keyed();
+        let mut session = self.session().await?;
+        let result = async {
+            let client = session.client()?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(on(Context::op(Operation::Begin)))?;
+            tx.batch_execute(&sql::create_checkpoint_table(Dialect::Postgres))
+                .await
+                .map_err(on(Context::new(
+                    Operation::CreateTable,
+                    sql::CHECKPOINT_TABLE,
+                )))?;
+            for table in tables {
+                migrate_table(&tx, table, keyed).await?;
+            }
+            tx.commit()
+                .await
+                .map_err(on(Context::op(Operation::Commit)))
+        }
+        .await;
+        // Altered tables: statements prepared against their old shape are not reused.
+        session.statements.clear();
+        if let Err(error) = &result {
+            session.forget_after(error);
+        }
+        result?;
+        self.registry.add(tables);
+        Ok(())
+    }
+
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteSummary, DestinationError> {
+        if batch.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        let known = self.registry.snapshot();
+        let steps = plan::write(Dialect::Postgres, self.mode, &known, batch)?;
+        let summary = self.apply(&steps).await?;
+        tracing::debug!(
+            upserted = summary.rows_upserted,
+            deleted = summary.rows_deleted,
+            "postgresql batch committed"
+        );
+        Ok(summary)
+    }
+
+    async fn delete_stale(
+        &self,
+        table: &'static Table,
+        source: &str,
+        before: DateTime<Utc>,
+        filter: &[(&'static str, Value)],
+    ) -> Result<u64, DestinationError> {
+        let known = self.registry.snapshot();
+        let steps = plan::delete_stale(Dialect::Postgres, &known, table, source, before, filter)?;
+        Ok(self.apply(&steps).await?.rows_deleted)
+    }
+
+    async fn checkpoints(
+        &self,
+        source: &str,
+        stream_arn: &str,
+    ) -> Result<HashMap<String, String>, DestinationError> {
+        let context = Context::new(Operation::ReadCheckpoints, sql::CHECKPOINT_TABLE);
+        let mut session = self.session().await?;
+        let result = async {
+            let client = session.client()?;
+            let rows = client
+                .query(
+                    &sql::select_checkpoints(Dialect::Postgres),
+                    &[&source, &stream_arn],
+                )
+                .await
+                .map_err(on(context))?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, tokio_postgres::Error>>()
+                .map_err(on(context))
+        }
+        .await;
+        if let Err(error) = &result {
+            session.forget_after(error);
+        }
+        result
+    }
+}
+
+async fn migrate_table(
+    tx: &Transaction<'_>,
+    table: &'static Table,
+    keyed: bool,
+) -> Result<(), DestinationError> {
+    tx.batch_execute(&sql::create_table(Dialect::Postgres, table, keyed))
+        .await
+        .map_err(on(Context::new(Operation::CreateTable, table.name)))?;
+
+    let inspect = on(Context::new(Operation::Inspect, table.name));
+    // `to_regclass` resolves the name the way the statements do: through the search path.
+    let regclass = sql::quote(table.name);
+    let existing: Vec<(String, String)> = tx
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&regclass],
+        )
+        .await
+        .map_err(&inspect)?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(&inspect)?;
+
+    for column in table.all_columns() {
+        let expected = Dialect::Postgres.reported_type(column.ty);
+        match existing.iter().find(|(name, _)| name == column.name) {
+            None => {
+                tx.batch_execute(&sql::add_column(Dialect::Postgres, table, column))
+                    .await
+                    .map_err(on(Context::new(Operation::AddColumn, table.name)))?;
+                tracing::info!(table = table.name, column = column.name, "added column");
+            }
+            Some((_, ty)) if ty != expected => {
+                tracing::warn!(
+                    table = table.name,
+                    column = column.name,
+                    existing = %ty,
+                    expected,
+                    "column exists with another type; keeping it"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    if keyed {
+        let key: Vec<String> = tx
+            .query(
+                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a \
+                 ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+                &[&regclass],
+            )
+            .await
+            .map_err(&inspect)?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(&inspect)?;
+        let key: Vec<&str> = key.iter().map(String::as_str).collect();
+        plan::check_key(table, &key)?;
+    }
+
+    for index in sql::create_indexes(table, keyed) {
+        tx.batch_execute(&index)
+            .await
+            .map_err(on(Context::new(Operation::CreateIndex, table.name)))?;
+    }
+    Ok(())
+}
+
+/// Statements prepared on the current connection, by SQL text, oldest evicted first.
+#[derive(Default)]
+struct StatementCache {
+    statements: HashMap<String, Statement>,
+    order: VecDeque<String>,
+}
+
+impl StatementCache {
+    async fn prepare(
+        &mut self,
+        client: &impl GenericClient,
+        sql: &str,
+        context: Context,
+    ) -> Result<Statement, DestinationError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql).await.map_err(on(context))?;
+        if self.order.len() >= STATEMENT_CACHE {
+            // Dropping the last handle closes the statement on the server.
+            if let Some(oldest) = self.order.pop_front() {
+                self.statements.remove(&oldest);
+            }
+        }
+        self.order.push_back(sql.to_string());
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    fn clear(&mut self) {
+        self.statements.clear();
+        self.order.clear();
+    }
+}
+
+/// The client of a session. `PostgresDestination::session` connects before handing one out, so
+/// this only fails if that ever changes.
+fn connected(client: &mut Option<Client>) -> Result<&mut Client, DestinationError> {
+    client.as_mut().ok_or_else(|| DestinationError::Connect {
+        kind: Kind::Postgres,
+        error: "not connected".into(),
+    })
+}
+
+/// The error mapper for one operation.
+fn on(context: Context) -> impl Fn(tokio_postgres::Error) -> DestinationError {
+    move |source| DestinationError::Postgres {
+        context,
+        error: source,
+    }
+}
