@@ -1,0 +1,25 @@
+//! The sync engine, independent of how AWS is reached.
+//!
+//! A source is described by a [`SyncPlan`] (tables, locations, destination semantics). The engine
+//! runs a [`full_sync`](full_sync::full_sync) of it, then the [stream pipeline](stream): records
+//! from every shard flow one way through bounded channels — decode, route, fetch, write — and a
+//! shard's checkpoint is committed in the same destination transaction as the writes it caused,
+//! so nothing is acknowledged before it is stored.
+//!
+//! AWS is behind two traits implemented by `trailsync-aws`: [`Inventory`] (list and fetch
+//! resources) and [`ShardSource`] (read a Kinesis stream).
+
+pub mod full_sync;
+mod inventory;
+mod plan;
+mod progress;
+mod stats;
+pub mod stream;
+
+pub use inventory::{FetchError, Inventory, Location};
+pub use plan::SyncPlan;
+pub use stats::Stats;
+pub use stream::{
+    DefaultStart, Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition,
+    StreamError,
+};
