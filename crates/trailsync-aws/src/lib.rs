@@ -1,1 +1,21 @@
-//! placeholder
+//! Everything that talks to AWS, behind the engine's traits.
+//!
+//! This is the only crate that depends on the AWS SDK, so the rest of the workspace builds and
+//! tests in seconds. It provides:
+//! - [`Accounts`]: credentials and regions per configured account (ambient, profile, or an
+//!   assumed role), with the endpoint override used for emulators;
+//! - [`AwsInventory`]: the engine's `Inventory`, dispatching each table to its reader in
+//!   [`tables`], where a table's list and fetch-by-id calls live;
+//! - [`KinesisSource`]: the engine's `ShardSource`;
+//! - [`render`]: SDK types rendered as JSON, so rows are built from data, not per-column code.
+
+mod accounts;
+mod errors;
+mod inventory;
+mod kinesis;
+pub mod render;
+pub mod tables;
+
+pub use accounts::{Account, Accounts, AccountsError, sdk_config};
+pub use inventory::AwsInventory;
+pub use kinesis::KinesisSource;

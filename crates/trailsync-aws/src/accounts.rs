@@ -1,0 +1,167 @@
+//! Credentials and regions for each configured account.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use trailsync_config::{AccountConfig, AwsSpec, Regions};
+use trailsync_engine::Location;
+
+/// The region asked for account-level facts (identity, region list) when none is configured.
+const HOME_REGION: &str = "us-east-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("account {account}: cannot resolve identity: {message}")]
+    Identity { account: String, message: String },
+    #[error("account {account}: cannot list regions: {message}")]
+    Regions { account: String, message: String },
+    #[error(
+        "account {configured} is configured, but its credentials belong to account {actual}; fix the account id or its credentials"
+    )]
+    Mismatch { configured: String, actual: String },
+}
+
+/// One account ready to call AWS with.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub config: SdkConfig,
+    pub regions: Vec<String>,
+}
+
+/// Every account of a source, with the regions it syncs.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    accounts: Vec<Account>,
+}
+
+impl Accounts {
+    /// Resolves credentials, account ids and regions for a source spec.
+    pub async fn resolve(spec: &AwsSpec) -> Result<Accounts, AccountsError> {
+        let configured = if spec.accounts.is_empty() {
+            vec![AccountConfig::default()]
+        } else {
+            spec.accounts.clone()
+        };
+        let mut accounts = Vec::with_capacity(configured.len());
+        for account in &configured {
+            let config = sdk_config(account, spec.endpoint_url.as_deref()).await;
+            let id = account_id(&config, account).await?;
+            let regions = regions(&config, &id, &spec.regions).await?;
+            tracing::info!(account = %id, regions = regions.len(), "account ready");
+            accounts.push(Account {
+                id,
+                config,
+                regions,
+            });
+        }
+        Ok(Accounts { accounts })
+    }
+
+    /// Every (account, region) pair.
+    pub fn locations(&self) -> Vec<Location> {
+        self.accounts
+            .iter()
+            .flat_map(|a| {
+                a.regions
+                    .iter()
+                    .map(|r| Location::new(a.id.clone(), r.clone()))
+            })
+            .collect()
+    }
+
+    /// The first configured account: it reads the stream unless the stream has its own.
+    pub fn first(&self) -> Option<&Account> {
+        self.accounts.first()
+    }
+
+    pub fn get(&self, account_id: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.id == account_id)
+    }
+}
+
+/// Builds the SDK configuration of one account: ambient credentials, a named profile, or a role
+/// assumed through STS. `AWS_ENDPOINT_URL` is honoured by the SDK itself; `endpoint_url` wins.
+pub async fn sdk_config(account: &AccountConfig, endpoint_url: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &account.local_profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let base = loader.load().await;
+    let base = if base.region().is_none() {
+        base.into_builder().region(Region::new(HOME_REGION)).build()
+    } else {
+        base
+    };
+    let Some(role_arn) = &account.role_arn else {
+        return base;
+    };
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+        .session_name(
+            account
+                .role_session_name
+                .clone()
+                .unwrap_or_else(|| "trailsync".to_string()),
+        )
+        .configure(&base);
+    if let Some(external_id) = &account.external_id {
+        provider = provider.external_id(external_id.clone());
+    }
+    let provider = provider.build().await;
+    base.into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build()
+}
+
+async fn account_id(config: &SdkConfig, account: &AccountConfig) -> Result<String, AccountsError> {
+    let label = account
+        .id
+        .clone()
+        .unwrap_or_else(|| "(ambient)".to_string());
+    let identity = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| AccountsError::Identity {
+            account: label.clone(),
+            message: crate::errors::describe(&e),
+        })?;
+    let actual = identity.account().unwrap_or_default().to_string();
+    match &account.id {
+        Some(configured) if *configured != actual => Err(AccountsError::Mismatch {
+            configured: configured.clone(),
+            actual,
+        }),
+        _ => Ok(actual),
+    }
+}
+
+async fn regions(
+    config: &SdkConfig,
+    account: &str,
+    regions: &Regions,
+) -> Result<Vec<String>, AccountsError> {
+    match regions {
+        Regions::List(list) => Ok(list.clone()),
+        Regions::Default | Regions::All => {
+            let answer = aws_sdk_ec2::Client::new(config)
+                .describe_regions()
+                .send()
+                .await
+                .map_err(|e| AccountsError::Regions {
+                    account: account.to_string(),
+                    message: crate::errors::describe(&e),
+                })?;
+            let mut names: Vec<String> = answer
+                .regions()
+                .iter()
+                .filter_map(|r| r.region_name().map(str::to_string))
+                .collect();
+            names.sort();
+            Ok(names)
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Reading a Kinesis stream: the engine's `ShardSource`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::{Region, SdkConfig};
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::SdkError;
+use aws_sdk_kinesis::operation::get_records::GetRecordsError;
+use aws_sdk_kinesis::primitives::DateTime;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::time::Instant;
+use trailsync_config::StreamArn;
+
+use crate::errors::describe;
+use trailsync_engine::{
+    Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition, StreamError,
+};
+
+/// Kinesis allows 5 GetRecords per second per shard.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// An idle shard is polled at most this rarely.
+const MAX_IDLE_INTERVAL: Duration = Duration::from_secs(1);
+const RECORDS_PER_CALL: i32 = 1000;
+
+/// A Kinesis stream read with the credentials given for it.
+pub struct KinesisSource {
+    client: Client,
+    arn: String,
+}
+
+impl KinesisSource {
+    /// `config` carries the stream reader's credentials; the region is the stream's own.
+    pub fn new(config: &SdkConfig, stream: &StreamArn) -> KinesisSource {
+        let config = config
+            .clone()
+            .into_builder()
+            .region(Region::new(stream.region.clone()))
+            .build();
+        KinesisSource {
+            client: Client::new(&config),
+            arn: stream.arn.clone(),
+        }
+    }
+
+    fn error<E>(&self, operation: &str, e: SdkError<E>) -> StreamError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        StreamError::Kinesis {
+            stream: self.arn.clone(),
+            message: format!("{operation}: {}", describe(&e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ShardSource for KinesisSource {
+    fn stream_arn(&self) -> &str {
+        &self.arn
+    }
+
+    async fn shards(&self) -> Result<Vec<ShardInfo>, StreamError> {
+        let mut shards = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let request = match &next_token {
+                Some(token) => self.client.list_shards().next_token(token),
+                None => self.client.list_shards().stream_arn(&self.arn),
+            };
+            let page = request
+                .send()
+                .await
+                .map_err(|e| self.error("ListShards", e))?;
+            shards.extend(page.shards().iter().map(|s| {
+                ShardInfo {
+                    shard_id: s.shard_id().to_string(),
+                    parent_shard_id: s.parent_shard_id().map(str::to_string),
+                    adjacent_parent_shard_id: s.adjacent_parent_shard_id().map(str::to_string),
+                    ending_sequence_number: s
+                        .sequence_number_range()
+                        .and_then(|r| r.ending_sequence_number())
+                        .map(str::to_string),
+                }
+            }));
+            match page.next_token() {
+                Some(token) => next_token = Some(token.to_string()),
+                None => return Ok(shards),
+            }
+        }
+    }
+
+    async fn open(
+        &self,
+        shard_id: &str,
+        start: StartPosition,
+    ) -> Result<Box<dyn ShardReader>, StreamError> {
+        let mut reader = KinesisShardReader {
+            client: self.client.clone(),
+            arn: self.arn.clone(),
+            shard_id: shard_id.to_string(),
+            start,
+            last_sequence: None,
+            iterator: None,
+            next_poll: Instant::now(),
+            idle: MIN_POLL_INTERVAL,
+        };
+        reader.iterator = reader.new_iterator().await?;
+        Ok(Box::new(reader))
+    }
+}
+
+struct KinesisShardReader {
+    client: Client,
+    arn: String,
+    shard_id: String,
+    start: StartPosition,
+    /// The last sequence number returned: a fresh iterator resumes after it.
+    last_sequence: Option<String>,
+    iterator: Option<String>,
+    next_poll: Instant,
+    idle: Duration,
+}
+
+impl KinesisShardReader {
+    async fn new_iterator(&self) -> Result<Option<String>, StreamError> {
+        let position = match &self.last_sequence {
+            Some(seq) => StartPosition::AfterSequenceNumber(seq.clone()),
+            None => self.start.clone(),
+        };
+        let request = self
+            .client
+            .get_shard_iterator()
+            .stream_arn(&self.arn)
+            .shard_id(&self.shard_id);
+        let request = match position {
+            StartPosition::AfterSequenceNumber(seq) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(seq),
+            StartPosition::AtTimestamp(t) => request
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(DateTime::from_millis(t.timestamp_millis())),
+            StartPosition::TrimHorizon => {
+                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+            }
+            StartPosition::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
+        };
+        let answer = request.send().await.map_err(|e| StreamError::Kinesis {
+            stream: self.arn.clone(),
+            message: format!("GetShardIterator {}: {}", self.shard_id, describe(&e)),
+        })?;
+        Ok(answer.shard_iterator().map(str::to_string))
+    }
+}
+
+#[async_trait]
+impl ShardReader for KinesisShardReader {
+    async fn next_batch(&mut self) -> Result<ShardRead, StreamError> {
+        let Some(iterator) = self.iterator.clone() else {
+            return Ok(ShardRead {
+                records: Vec::new(),
+                closed: true,
+            });
+        };
+        tokio::time::sleep_until(self.next_poll).await;
+        let answer = self
+            .client
+            .get_records()
+            .stream_arn(&self.arn)
+            .shard_iterator(iterator)
+            .limit(RECORDS_PER_CALL)
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                let retry = match e.as_service_error() {
+                    Some(GetRecordsError::ExpiredIteratorException(_)) => {
+                        self.iterator = self.new_iterator().await?;
+                        Duration::ZERO
+                    }
+                    Some(GetRecordsError::ProvisionedThroughputExceededException(_)) => {
+                        self.idle = (self.idle * 2).min(Duration::from_secs(5));
+                        self.idle
+                    }
+                    _ => {
+                        // Transient service trouble: the SDK already retried; back off and go on.
+                        tracing::warn!(shard = %self.shard_id, error = %describe(&e), "GetRecords failed");
+                        self.idle = (self.idle * 2).min(Duration::from_secs(5));
+                        self.idle
+                    }
+                };
+                self.next_poll = Instant::now() + retry;
+                return Ok(ShardRead::default());
+            }
+        };
+        let records: Vec<Record> = answer
+            .records()
+            .iter()
+            .map(|r| Record {
+                sequence_number: r.sequence_number().to_string(),
+                data: r.data().as_ref().to_vec(),
+            })
+            .collect();
+        if let Some(last) = records.last() {
+            self.last_sequence = Some(last.sequence_number.clone());
+        }
+        self.iterator = answer.next_shard_iterator().map(str::to_string);
+        self.idle = if records.is_empty() {
+            (self.idle * 2).min(MAX_IDLE_INTERVAL)
+        } else {
+            MIN_POLL_INTERVAL
+        };
+        self.next_poll = Instant::now() + self.idle;
+        Ok(ShardRead {
+            closed: self.iterator.is_none() && records.is_empty(),
+            records,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! One reader per top-level table: how to list it and how to fetch it by id.
+//!
+//! Columns come from the catalog and values from [`crate::render`], so a reader only makes the
+//! API calls and adds the computed columns (`arn`, `tags`, `account_id`, `region`).
+
+mod ec2_instances;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use serde_json::{Map, Value as Json};
+use trailsync_catalog::{Resource, Row, Table};
+use trailsync_engine::{FetchError, Location};
+
+/// What a reader needs for one call: credentials and region, and which children to include.
+pub struct Context<'a> {
+    pub config: &'a SdkConfig,
+    pub location: &'a Location,
+    pub children: &'a [&'static Table],
+}
+
+/// Lists and fetches one top-level table.
+#[async_trait]
+pub trait TableReader: Send + Sync {
+    fn table(&self) -> &'static Table;
+    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError>;
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError>;
+}
+
+/// Every table reader of this build.
+static READERS: &[&dyn TableReader] = &[&ec2_instances::Ec2Instances];
+
+/// The reader of a top-level table, if this build has one.
+pub fn reader(table: &Table) -> Option<&'static dyn TableReader> {
+    READERS.iter().copied().find(|r| r.table() == table)
+}
+
+/// Names of the tables this build can read.
+pub fn supported() -> impl Iterator<Item = &'static str> {
+    READERS.iter().map(|r| r.table().name)
+}
+
+/// Adds the columns every regional table computes, then builds the row.
+pub(crate) fn regional_row(
+    table: &'static Table,
+    cx: &Context<'_>,
+    mut object: Map<String, Json>,
+    arn: String,
+) -> Result<Row, FetchError> {
+    object.insert(
+        "account_id".into(),
+        Json::String(cx.location.account_id.clone()),
+    );
+    object.insert("region".into(), Json::String(cx.location.region.clone()));
+    object.insert("arn".into(), Json::String(arn));
+    Row::from_json(table, &object, None).map_err(|e| FetchError::Api(e.to_string()))
+}
+
+/// The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub(crate) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
