@@ -1,0 +1,238 @@
+//! Shared by the binary's integration tests: the destinations as a test reads them, the
+//! `trailsync` process, and polling.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use trailsync_testkit::TestDatabase;
+
+/// How long a condition may take to become true before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `check` until it yields a value; panics with `what` after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A row of aws_ec2_instances, as a query reads it back.
+#[derive(Clone, Debug)]
+pub struct InstanceRow {
+    pub instance_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub arn: String,
+    pub state: Value,
+    pub tags: Value,
+}
+
+/// A destination under test, read directly with its own client.
+pub enum Store {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres(Box<TestDatabase>),
+}
+
+impl Store {
+    pub fn sqlite() -> Store {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("inventory.db");
+        Store::Sqlite { _dir: dir, path }
+    }
+
+    /// A fresh database on the machine's PostgreSQL; fails loudly when there is none.
+    pub async fn postgres() -> Store {
+        Store::Postgres(Box::new(
+            TestDatabase::create()
+                .await
+                .expect("PostgreSQL at 127.0.0.1:5432 is required for this test"),
+        ))
+    }
+
+    pub async fn cleanup(self) {
+        if let Store::Postgres(db) = self {
+            db.cleanup().await.expect("drop test database");
+        }
+    }
+
+    pub fn destination_yaml(&self, name: &str) -> String {
+        let (path, connection) = match self {
+            Store::Sqlite { path, .. } => ("cloudquery/sqlite", path.display().to_string()),
+            Store::Postgres(db) => ("cloudquery/postgresql", db.connection_string().to_string()),
+        };
+        format!(
+            "kind: destination\nspec:\n  name: {name}\n  path: {path}\n  write_mode: overwrite-delete-stale\n  spec:\n    connection_string: \"{connection}\"\n"
+        )
+    }
+
+    /// Every instance row; empty while the table does not exist yet.
+    pub async fn instances(&self) -> Vec<InstanceRow> {
+        const SQL: &str = "SELECT instance_id, account_id, region, arn, state, tags FROM aws_ec2_instances ORDER BY instance_id";
+        match self {
+            Store::Sqlite { path, .. } => {
+                let Ok(conn) = rusqlite::Connection::open(path) else {
+                    return Vec::new();
+                };
+                let Ok(mut stmt) = conn.prepare(SQL) else {
+                    return Vec::new();
+                };
+                let rows = stmt
+                    .query_map([], |r| {
+                        let json = |i: usize| -> rusqlite::Result<Value> {
+                            let text: Option<String> = r.get(i)?;
+                            Ok(text
+                                .and_then(|t| serde_json::from_str(&t).ok())
+                                .unwrap_or(Value::Null))
+                        };
+                        Ok(InstanceRow {
+                            instance_id: r.get(0)?,
+                            account_id: r.get(1)?,
+                            region: r.get(2)?,
+                            arn: r.get(3)?,
+                            state: json(4)?,
+                            tags: json(5)?,
+                        })
+                    })
+                    .expect("query instances");
+                rows.collect::<Result<_, _>>().expect("instance rows")
+            }
+            Store::Postgres(db) => {
+                let client = db.connect().await.expect("connect to test database");
+                let Ok(rows) = client.query(SQL, &[]).await else {
+                    return Vec::new();
+                };
+                rows.iter()
+                    .map(|r| InstanceRow {
+                        instance_id: r.get(0),
+                        account_id: r.get(1),
+                        region: r.get(2),
+                        arn: r.get(3),
+                        state: r.get::<_, Option<Value>>(4).unwrap_or(Value::Null),
+                        tags: r.get::<_, Option<Value>>(5).unwrap_or(Value::Null),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// (stream arn, shard id, sequence number) of every committed checkpoint.
+    pub async fn checkpoints(&self) -> Vec<(String, String, String)> {
+        const SQL: &str = "SELECT stream_arn, shard_id, sequence_number FROM _trailsync_checkpoints ORDER BY shard_id";
+        match self {
+            Store::Sqlite { path, .. } => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                let mut stmt = conn.prepare(SQL).expect("checkpoint table exists");
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .expect("query checkpoints")
+                    .collect::<Result<_, _>>()
+                    .expect("checkpoint rows")
+            }
+            Store::Postgres(db) => {
+                let client = db.connect().await.expect("connect to test database");
+                client
+                    .query(SQL, &[])
+                    .await
+                    .expect("checkpoint table exists")
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A running `trailsync sync`, killed if the test ends without stopping it.
+pub struct Trailsync {
+    child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Trailsync {
+    /// Starts `trailsync sync` on this config text, with moto's test credentials.
+    pub fn sync(config: &str) -> Trailsync {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = dir.path().join("trailsync.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trailsync"))
+            .arg("sync")
+            .arg(&config_path)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("TRAILSYNC_LOG", "info,trailsync_engine=debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start trailsync");
+        Trailsync {
+            child,
+            _dir: dir,
+            log,
+        }
+    }
+
+    /// Like [`eventually`], but a timeout shows what trailsync logged.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting: {what}\n--- trailsync log ---\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// What the process logged so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for the exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().expect("trailsync is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM delivered");
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "trailsync did not exit within 10 s of SIGTERM\n{}",
+                    self.log()
+                )
+            })
+            .expect("wait for trailsync")
+    }
+}
