@@ -1,0 +1,145 @@
+//! The command-line contract of SPEC section 2: exit codes, output formats, generated docs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn trailsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailsync"))
+        .args(args)
+        .output()
+        .expect("trailsync runs")
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+fn shared(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(path)
+}
+
+#[test]
+fn validate_reports_every_mistake_with_file_and_field_and_exits_2() {
+    let dir = fixture("invalid");
+    let out = trailsync(&["validate", dir.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = [
+        ("sources.yml", "tables[1]", "aws_no_such_table*"),
+        ("sources.yml", "destinations[1]", "warehouse"),
+        (
+            "sources.yml",
+            "kinesis_stream_arn",
+            "not a Kinesis stream ARN",
+        ),
+        ("sources.yml", "name", "aws"),
+        ("sources.yml", "regoins", "unknown field"),
+    ];
+    for (file, field, words) in expected {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(file) && l.contains(field) && l.contains(words)),
+            "no line names {file}, {field} and {words:?}:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("5 problem(s) found"), "{stderr}");
+}
+
+#[test]
+fn validate_accepts_a_good_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("ok.yml");
+    std::fs::write(
+        &config,
+        "kind: source\nspec:\n  name: aws\n  path: cloudquery/aws\n  tables: [\"aws_ec2_*\"]\n  destinations: [\"sqlite\"]\n---\nkind: destination\nspec:\n  name: sqlite\n  path: cloudquery/sqlite\n  spec:\n    connection_string: ./x.db\n",
+    )
+    .expect("write config");
+    let out = trailsync(&["validate", config.to_str().expect("utf-8 path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(trailsync(&["sync"]).status.code(), Some(2));
+    assert_eq!(trailsync(&["no-such-command"]).status.code(), Some(2));
+}
+
+#[test]
+fn tables_lists_the_catalog_in_every_format() {
+    let text = String::from_utf8(trailsync(&["tables"]).stdout).expect("utf-8");
+    assert!(
+        text.contains("aws_ec2_instances\n  primary key: arn"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ec2.amazonaws.com RunInstances (upsert)"),
+        "{text}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&trailsync(&["tables", "--format", "json"]).stdout).expect("json");
+    let instances = json
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "aws_ec2_instances"))
+        .expect("instances table");
+    assert_eq!(instances["primary_key"], serde_json::json!(["arn"]));
+    let columns = instances["columns"].as_array().expect("columns");
+    assert_eq!(columns[0]["name"], "_cq_sync_time");
+    assert!(
+        columns
+            .iter()
+            .any(|c| c["name"] == "tags" && c["type"] == "jsonb")
+    );
+    assert!(
+        instances["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["name"] == "TerminateInstances" && e["action"] == "delete")
+    );
+}
+
+/// docs/TABLES.md is `trailsync tables --format markdown`; regenerate it when this fails:
+/// `cargo run -p trailsync -- tables --format markdown > docs/TABLES.md`.
+#[test]
+fn tables_doc_is_current() {
+    let generated =
+        String::from_utf8(trailsync(&["tables", "--format", "markdown"]).stdout).expect("utf-8");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/TABLES.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/TABLES.md is stale: run `cargo run -p trailsync -- tables --format markdown > docs/TABLES.md`"
+    );
+}
+
+#[test]
+fn explain_reads_a_real_cloudtrail_event() {
+    let event = shared("fixtures/cloudtrail/events/ec2/TerminateInstances.json");
+    let out = trailsync(&[
+        "explain",
+        event.to_str().expect("utf-8 path"),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(line["event_name"], "TerminateInstances");
+    assert_eq!(line["ignored"], false);
+    let resources = line["resources"].as_array().expect("resources");
+    assert!(!resources.is_empty());
+    assert!(
+        resources
+            .iter()
+            .all(|r| r["table"] == "aws_ec2_instances" && r["action"] == "delete")
+    );
+}
