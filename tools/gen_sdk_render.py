@@ -45,7 +45,7 @@ SERVICES = {
 }
 
 # "rust": PascalCase of the Rust field (matches `Row::from_json`); "go": the Smithy/Go member name.
-KEY_STYLE = "rust"
+KEY_STYLE = "go"
 
 # Scalar string fields with these names hold secrets and are never rendered.
 SECRET_FIELD = re.compile(

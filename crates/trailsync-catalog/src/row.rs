@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -67,19 +69,22 @@ impl Row {
     /// Builds a row from an API object rendered as JSON.
     ///
     /// Each column is looked up under its own name first (for values the table code computes:
-    /// `arn`, `account_id`, `tags`), then under its PascalCase name (the API field).
+    /// `arn`, `account_id`, `tags`), then by the API field's name compared without case and
+    /// underscores, so `db_instance_identifier` finds Go's `DBInstanceIdentifier`.
     pub fn from_json(
         table: &'static Table,
         object: &Map<String, Json>,
         parent_id: Option<Uuid>,
     ) -> Result<Row, RowError> {
+        let by_folded_name: HashMap<String, &Json> =
+            object.iter().map(|(k, v)| (fold(k), v)).collect();
         let values: Vec<Value> = table
             .columns
             .iter()
             .map(|c| {
                 let found = object
                     .get(c.name)
-                    .or_else(|| object.get(&to_pascal_case(c.name)));
+                    .or_else(|| by_folded_name.get(&fold(c.name)).copied());
                 found.map_or(Value::Null, |v| convert(v, c.ty))
             })
             .collect();
@@ -128,6 +133,14 @@ pub fn cq_id<S: AsRef<str>>(table: &str, key: &[S]) -> Uuid {
 
 /// The namespace of every `_cq_id` trailsync derives.
 const NAMESPACE: Uuid = Uuid::from_u128(0x7a1f_5e0c_2b8d_4c6e_9f3a_1d2b_4c5e_6f70);
+
+/// A name without case or underscores: `db_instance_arn`, `DBInstanceArn` -> `dbinstancearn`.
+fn fold(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
 
 /// `db_instance_arn` -> `DbInstanceArn`: how an API field name appears in the JSON rendering.
 pub fn to_pascal_case(snake: &str) -> String {

@@ -119,7 +119,9 @@ fn rows_take_computed_columns_then_api_fields() {
         "EbsOptimized": false,
         "LaunchTime": "2026-11-24T10:00:00Z",
         "State": {"Code": 16, "Name": "running"},
-        "Unrelated": "ignored"
+        "Unrelated": "ignored",
+        "Ipv6Address": "::1",
+        "VPCId": "vpc-1"
     });
     let row = Row::from_json(table, object.as_object().expect("object"), None).expect("row");
     assert_eq!(row.get("instance_id"), Some(&Value::Text("i-0abc".into())));
@@ -130,7 +132,9 @@ fn rows_take_computed_columns_then_api_fields() {
         Some(&Value::Json(json!({"Code": 16, "Name": "running"})))
     );
     assert!(matches!(row.get("launch_time"), Some(Value::Timestamp(_))));
-    assert_eq!(row.get("vpc_id"), Some(&Value::Null));
+    assert_eq!(row.get("ipv6_address"), Some(&Value::Text("::1".into())));
+    assert_eq!(row.get("vpc_id"), Some(&Value::Text("vpc-1".into())), "Go-style acronyms match");
+    assert_eq!(row.get("subnet_id"), Some(&Value::Null));
     assert_eq!(
         row.cq_id,
         cq_id(

@@ -2,7 +2,7 @@
 //! `Render` for the 131 aws-sdk-ec2 1.274.0 types reachable from Instance, SecurityGroup, Subnet,
 //! Vpc, InternetGateway, RouteTable, NetworkInterface, Image, LaunchPermission, Tag.
 //!
-//! Keys are the PascalCase of the Rust field names; `// Go: X` marks where Go says X.
+//! Keys are the Go (Smithy member) names.
 
 use aws_sdk_ec2::types;
 use serde_json::{Map, Value};
@@ -918,10 +918,9 @@ impl RenderObject for types::PrivateDnsNameOptionsOnLaunch {
             "EnableResourceNameDnsARecord",
             &self.enable_resource_name_dns_a_record,
         );
-        // Go: EnableResourceNameDnsAAAARecord
         put(
             &mut m,
-            "EnableResourceNameDnsAaaaRecord",
+            "EnableResourceNameDnsAAAARecord",
             &self.enable_resource_name_dns_aaaa_record,
         );
         m
@@ -937,10 +936,9 @@ impl RenderObject for types::PrivateDnsNameOptionsResponse {
             "EnableResourceNameDnsARecord",
             &self.enable_resource_name_dns_a_record,
         );
-        // Go: EnableResourceNameDnsAAAARecord
         put(
             &mut m,
-            "EnableResourceNameDnsAaaaRecord",
+            "EnableResourceNameDnsAAAARecord",
             &self.enable_resource_name_dns_aaaa_record,
         );
         m
