@@ -79,11 +79,11 @@ fn fixture_events() -> Vec<Value> {
             let path = entry.path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if let Ok(text) = std::fs::read_to_string(&path) {
-                if let Ok(value) = serde_json::from_str::<Value>(&text) {
-                    // EventBridge envelopes carry the record under "detail".
-                    events.push(value.get("detail").cloned().unwrap_or(value));
-                }
+            } else if let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(value) = serde_json::from_str::<Value>(&text)
+            {
+                // EventBridge envelopes carry the record under "detail".
+                events.push(value.get("detail").cloned().unwrap_or(value));
             }
         }
     }
