@@ -133,7 +133,11 @@ fn rows_take_computed_columns_then_api_fields() {
     );
     assert!(matches!(row.get("launch_time"), Some(Value::Timestamp(_))));
     assert_eq!(row.get("ipv6_address"), Some(&Value::Text("::1".into())));
-    assert_eq!(row.get("vpc_id"), Some(&Value::Text("vpc-1".into())), "Go-style acronyms match");
+    assert_eq!(
+        row.get("vpc_id"),
+        Some(&Value::Text("vpc-1".into())),
+        "Go-style acronyms match"
+    );
     assert_eq!(row.get("subnet_id"), Some(&Value::Null));
     assert_eq!(
         row.cq_id,

@@ -1,0 +1,45 @@
+//! CloudQuery's EC2 network interfaces (ENIs).
+
+use crate::ColumnType::*;
+use crate::{Scope, Service, Table, col};
+
+pub static TABLE: Table = Table {
+    name: "aws_ec2_network_interfaces",
+    service: Service::Ec2,
+    scope: Scope::Regional,
+    parent: None,
+    primary_key: &["arn"],
+    id_column: Some("network_interface_id"),
+    columns: &[
+        col("account_id", Text),
+        col("region", Text),
+        col("arn", Text),
+        col("tags", Json),
+        col("association", Json),
+        col("attachment", Json),
+        col("availability_zone", Text),
+        col("connection_tracking_configuration", Json),
+        col("deny_all_igw_traffic", Boolean),
+        col("description", Text),
+        col("groups", Json),
+        col("interface_type", Text),
+        col("ipv4_prefixes", Json),
+        col("ipv6_address", Text),
+        col("ipv6_addresses", Json),
+        col("ipv6_native", Boolean),
+        col("ipv6_prefixes", Json),
+        col("mac_address", Text),
+        col("network_interface_id", Text),
+        col("outpost_arn", Text),
+        col("owner_id", Text),
+        col("private_dns_name", Text),
+        col("private_ip_address", Text),
+        col("private_ip_addresses", Json),
+        col("requester_id", Text),
+        col("requester_managed", Boolean),
+        col("source_dest_check", Boolean),
+        col("status", Text),
+        col("subnet_id", Text),
+        col("vpc_id", Text),
+    ],
+};

@@ -1,0 +1,155 @@
+//! CloudQuery's IAM users and what hangs off them; IAM is global, so rows have no region.
+
+use crate::ColumnType::*;
+use crate::{Scope, Service, Table, col};
+
+pub static TABLE: Table = Table {
+    name: "aws_iam_users",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: None,
+    primary_key: &["account_id", "arn"],
+    id_column: Some("user_name"),
+    columns: &[
+        col("account_id", Text),
+        col("arn", Text),
+        col("tags", Json),
+        col("create_date", Timestamp),
+        col("path", Text),
+        col("user_id", Text),
+        col("user_name", Text),
+        col("password_last_used", Timestamp),
+        col("permissions_boundary", Json),
+    ],
+};
+
+pub static ACCESS_KEYS: Table = Table {
+    name: "aws_iam_user_access_keys",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "access_key_id"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("access_key_id", Text),
+        col("user_id", Text),
+        col("last_used", Timestamp),
+        col("last_used_service_name", Text),
+        col("create_date", Timestamp),
+        col("status", Text),
+        col("user_name", Text),
+        col("last_rotated", Timestamp),
+    ],
+};
+
+pub static GROUPS: Table = Table {
+    name: "aws_iam_user_groups",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "arn"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("user_id", Text),
+        col("arn", Text),
+        col("create_date", Timestamp),
+        col("group_id", Text),
+        col("group_name", Text),
+        col("path", Text),
+    ],
+};
+
+pub static POLICIES: Table = Table {
+    name: "aws_iam_user_policies",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "policy_name"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("user_id", Text),
+        col("policy_document", Json),
+        col("policy_name", Text),
+        col("user_name", Text),
+    ],
+};
+
+pub static ATTACHED_POLICIES: Table = Table {
+    name: "aws_iam_user_attached_policies",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "policy_name"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("policy_name", Text),
+        col("user_id", Text),
+        col("policy_arn", Text),
+    ],
+};
+
+pub static LAST_ACCESSED_DETAILS: Table = Table {
+    name: "aws_iam_user_last_accessed_details",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "service_namespace"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("job_id", Text),
+        col("service_name", Text),
+        col("service_namespace", Text),
+        col("last_authenticated", Timestamp),
+        col("last_authenticated_entity", Text),
+        col("last_authenticated_region", Text),
+        col("total_authenticated_entities", BigInt),
+        col("tracked_actions_last_accessed", Json),
+    ],
+};
+
+pub static SIGNING_CERTIFICATES: Table = Table {
+    name: "aws_iam_signing_certificates",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "certificate_id"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("user_id", Text),
+        col("certificate_body", Text),
+        col("certificate_id", Text),
+        col("status", Text),
+        col("user_name", Text),
+        col("upload_date", Timestamp),
+    ],
+};
+
+pub static SSH_PUBLIC_KEYS: Table = Table {
+    name: "aws_iam_ssh_public_keys",
+    service: Service::Iam,
+    scope: Scope::Global,
+    parent: Some("aws_iam_users"),
+    primary_key: &["account_id", "user_arn", "ssh_public_key_id"],
+    id_column: None,
+    columns: &[
+        col("account_id", Text),
+        col("user_arn", Text),
+        col("user_id", Text),
+        col("ssh_public_key_id", Text),
+        col("status", Text),
+        col("upload_date", Timestamp),
+        col("user_name", Text),
+    ],
+};
