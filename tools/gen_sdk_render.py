@@ -42,6 +42,9 @@ SERVICES = {
         "Instance", "SecurityGroup", "Subnet", "Vpc", "InternetGateway", "RouteTable",
         "NetworkInterface", "Image", "LaunchPermission", "Tag",
     ],
+    "aws-sdk-rds": ["DbInstance", "DbCluster", "DbClusterBacktrack", "Tag"],
+    "aws-sdk-ecs": ["Cluster", "Task", "ProtectedTask", "Tag"],
+    "aws-sdk-iam": ["Role", "User", "Group", "AttachedPolicy", "AccessKeyMetadata", "AccessKeyLastUsed", "SigningCertificate", "SshPublicKeyMetadata", "ServiceLastAccessed"],
 }
 
 # "rust": PascalCase of the Rust field (matches `Row::from_json`); "go": the Smithy/Go member name.

@@ -35,3 +35,22 @@ where
         _ => FetchError::Api(message),
     }
 }
+
+/// Whether an optional call has nothing for this resource rather than failed: the service
+/// answered with one of `codes`, or the endpoint does not implement the operation at all (moto
+/// answers those with a bare HTTP 500 HTML page and no error code; AWS's own 500s carry one).
+pub(crate) fn is_unsupported<E>(error: &aws_sdk_ec2::error::SdkError<E>, codes: &[&str]) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(code) = error.code() {
+        return codes.contains(&code);
+    }
+    error.raw_response().is_some_and(|response| {
+        let html = response.body().bytes().is_some_and(|body| {
+            body.get(..9)
+                .is_some_and(|start| start.eq_ignore_ascii_case(b"<!doctype"))
+        });
+        response.status().as_u16() == 500 && html
+    })
+}

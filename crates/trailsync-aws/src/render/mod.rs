@@ -33,6 +33,9 @@ use serde_json::{Map, Value};
 
 // @generated-services-begin (tools/gen_sdk_render.py)
 mod ec2;
+mod ecs;
+mod iam;
+mod rds;
 // @generated-services-end
 
 #[cfg(test)]

@@ -3,7 +3,21 @@
 //! Columns come from the catalog and values from [`crate::render`], so a reader only makes the
 //! API calls and adds the computed columns (`arn`, `tags`, `account_id`, `region`).
 
+mod ec2;
+mod ec2_images;
 mod ec2_instances;
+mod ec2_internet_gateways;
+mod ec2_network_interfaces;
+mod ec2_route_tables;
+mod ec2_security_groups;
+mod ec2_subnets;
+mod ec2_vpcs;
+mod ecs;
+mod iam;
+mod iam_groups;
+mod iam_roles;
+mod iam_users;
+mod rds;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -27,7 +41,22 @@ pub trait TableReader: Send + Sync {
 }
 
 /// Every table reader of this build.
-static READERS: &[&dyn TableReader] = &[&ec2_instances::Ec2Instances];
+static READERS: &[&dyn TableReader] = &[
+    &ec2_instances::Ec2Instances,
+    &ec2_security_groups::Ec2SecurityGroups,
+    &ec2_subnets::Ec2Subnets,
+    &ec2_vpcs::Ec2Vpcs,
+    &ec2_internet_gateways::Ec2InternetGateways,
+    &ec2_route_tables::Ec2RouteTables,
+    &ec2_network_interfaces::Ec2NetworkInterfaces,
+    &ec2_images::Ec2Images,
+    &iam_roles::IamRoles,
+    &iam_users::IamUsers,
+    &iam_groups::IamGroups,
+    &rds::RdsInstances,
+    &rds::RdsClusters,
+    &ecs::EcsClusters,
+];
 
 /// The reader of a top-level table, if this build has one.
 pub fn reader(table: &Table) -> Option<&'static dyn TableReader> {
@@ -53,6 +82,21 @@ pub(crate) fn regional_row(
     object.insert("region".into(), Json::String(cx.location.region.clone()));
     object.insert("arn".into(), Json::String(arn));
     Row::from_json(table, &object, None).map_err(|e| FetchError::Api(e.to_string()))
+}
+
+/// Adds `account_id` and `region` to a child table's object and builds its row under `parent`.
+pub(crate) fn child_row(
+    table: &'static Table,
+    cx: &Context<'_>,
+    mut object: Map<String, Json>,
+    parent: &Row,
+) -> Result<Row, FetchError> {
+    object.insert(
+        "account_id".into(),
+        Json::String(cx.location.account_id.clone()),
+    );
+    object.insert("region".into(), Json::String(cx.location.region.clone()));
+    Row::from_json(table, &object, Some(parent.cq_id)).map_err(|e| FetchError::Api(e.to_string()))
 }
 
 /// The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`).

@@ -1,0 +1,688 @@
+//! What the IAM readers share: one client per call, entities read a few at a time, the child
+//! tables roles, users and groups have in common (inline and attached policies, last-accessed
+//! details), and IAM's URL-encoded policy documents.
+//!
+//! IAM has no batch reads: every entity costs one `Get*` plus one call per child list, so entities
+//! are read [`CONCURRENCY`] at a time. An entity that disappears between calls (`NoSuchEntity`)
+//! is simply absent from the answer, as fetch-by-id requires.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::config::retry::RetryConfig;
+use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, JobStatusType};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use futures::{StreamExt, stream};
+use serde_json::{Map, Value as Json, json};
+use trailsync_catalog::tables::{iam_groups, iam_roles, iam_users};
+use trailsync_catalog::{ChildRows, Resource, Row, Table, Value};
+use trailsync_engine::FetchError;
+
+use super::Context;
+use crate::errors::{fetch_error, is_unsupported};
+use crate::render::{Render, render_object, tags_object};
+
+/// IAM entities read at once within one list or fetch call.
+const CONCURRENCY: usize = 8;
+
+/// How often a last-accessed job is polled, and for how long at most.
+const JOB_POLL: Duration = Duration::from_secs(1);
+const JOB_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Why one entity could not be read.
+pub(super) enum EntityError {
+    /// It no longer exists (`NoSuchEntity` from any of its calls): absent from the answer.
+    Gone,
+    Failed(FetchError),
+}
+
+impl From<FetchError> for EntityError {
+    fn from(error: FetchError) -> Self {
+        EntityError::Failed(error)
+    }
+}
+
+/// Classifies an IAM SDK error: a missing entity, or a failure with the service's own words.
+pub(super) fn call_error<E>(operation: &str, error: SdkError<E>) -> EntityError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if error.code() == Some("NoSuchEntity") {
+        EntityError::Gone
+    } else {
+        EntityError::Failed(fetch_error(operation, error))
+    }
+}
+
+/// The answer of a call on one item of a child list (a policy, an access key): `None` when that
+/// item is gone (deleted since the list), which leaves the parent standing.
+fn item<T, E>(operation: &str, answer: Result<T, SdkError<E>>) -> Result<Option<T>, EntityError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match answer {
+        Ok(value) => Ok(Some(value)),
+        Err(error) => match call_error(operation, error) {
+            EntityError::Gone => Ok(None),
+            failed => Err(failed),
+        },
+    }
+}
+
+/// The kinds of IAM entity with tables; their child tables repeat the parent's columns under
+/// the kind's prefix (`role_arn`, `user_id`, `group_name`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Kind {
+    Role,
+    User,
+    Group,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Role => "role",
+            Kind::User => "user",
+            Kind::Group => "group",
+        }
+    }
+}
+
+/// The calls that list a child table's rows for one parent.
+#[derive(Clone, Copy, Debug)]
+enum List {
+    InlinePolicies,
+    AttachedPolicies,
+    LastAccessed,
+    AccessKeys,
+    GroupsForUser,
+    SigningCertificates,
+    SshPublicKeys,
+}
+
+/// Every IAM child table and how its rows are listed.
+static CHILD_LISTS: &[(&Table, List)] = &[
+    (&iam_roles::POLICIES, List::InlinePolicies),
+    (&iam_roles::ATTACHED_POLICIES, List::AttachedPolicies),
+    (&iam_roles::LAST_ACCESSED_DETAILS, List::LastAccessed),
+    (&iam_users::ACCESS_KEYS, List::AccessKeys),
+    (&iam_users::GROUPS, List::GroupsForUser),
+    (&iam_users::POLICIES, List::InlinePolicies),
+    (&iam_users::ATTACHED_POLICIES, List::AttachedPolicies),
+    (&iam_users::LAST_ACCESSED_DETAILS, List::LastAccessed),
+    (&iam_users::SIGNING_CERTIFICATES, List::SigningCertificates),
+    (&iam_users::SSH_PUBLIC_KEYS, List::SshPublicKeys),
+    (&iam_groups::POLICIES, List::InlinePolicies),
+    (&iam_groups::ATTACHED_POLICIES, List::AttachedPolicies),
+    (&iam_groups::LAST_ACCESSED_DETAILS, List::LastAccessed),
+];
+
+/// One list or fetch call: the IAM client and what the engine asked for.
+pub(super) struct Iam<'a> {
+    pub(super) client: Client,
+    cx: &'a Context<'a>,
+    /// Set once the endpoint has shown it does not implement last-accessed jobs (moto does
+    /// not): the remaining entities of the call do not ask again.
+    no_last_accessed: AtomicBool,
+}
+
+impl<'a> Iam<'a> {
+    pub(super) fn new(cx: &'a Context<'a>) -> Iam<'a> {
+        Iam {
+            client: Client::new(cx.config),
+            cx,
+            no_last_accessed: AtomicBool::new(false),
+        }
+    }
+
+    /// Reads one resource per item, [`CONCURRENCY`] at a time, in the items' order; entities
+    /// that are gone are left out, and the first failure fails the call.
+    pub(super) async fn each<T, F, Fut>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        read: F,
+    ) -> Result<Vec<Resource>, FetchError>
+    where
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = Result<Resource, EntityError>>,
+    {
+        let mut results = stream::iter(items).map(read).buffered(CONCURRENCY);
+        let mut resources = Vec::new();
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(resource) => resources.push(resource),
+                Err(EntityError::Gone) => {}
+                Err(EntityError::Failed(error)) => return Err(error),
+            }
+        }
+        Ok(resources)
+    }
+
+    /// The row of a top-level entity from its rendered API object: adds `account_id` and, for
+    /// tables that have one, the `tags` object.
+    pub(super) fn entity_row(
+        &self,
+        table: &'static Table,
+        mut object: Map<String, Json>,
+    ) -> Result<Row, EntityError> {
+        object.insert(
+            "account_id".into(),
+            Json::String(self.cx.location.account_id.clone()),
+        );
+        if table.column_index("tags").is_some() {
+            let tags = tags_object(object.get("Tags"));
+            object.insert("tags".into(), tags);
+        }
+        row(table, &object, None)
+    }
+
+    /// The entity's row with the rows of every selected child table (and only those).
+    pub(super) async fn resource(&self, kind: Kind, row: Row) -> Result<Resource, EntityError> {
+        let parent = Parent::new(kind, &row);
+        let mut children = Vec::with_capacity(self.cx.children.len());
+        for &table in self.cx.children {
+            let Some(&(_, list)) = CHILD_LISTS.iter().find(|(t, _)| *t == table) else {
+                return Err(
+                    FetchError::Api(format!("no reader for child table {}", table.name)).into(),
+                );
+            };
+            let rows = match list {
+                List::InlinePolicies => self.inline_policies(&parent, table).await?,
+                List::AttachedPolicies => self.attached_policies(&parent, table).await?,
+                List::LastAccessed => self.last_accessed(&parent, table).await?,
+                List::AccessKeys => self.access_keys(&parent, table).await?,
+                List::GroupsForUser => self.groups_for_user(&parent, table).await?,
+                List::SigningCertificates => self.signing_certificates(&parent, table).await?,
+                List::SshPublicKeys => self.ssh_public_keys(&parent, table).await?,
+            };
+            children.push(ChildRows { table, rows });
+        }
+        Ok(Resource { row, children })
+    }
+
+    /// The entity's inline policies with their documents: `List*Policies`, then `Get*Policy` for
+    /// each name.
+    async fn inline_policies(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        let name = parent.name.as_str();
+        let names: Vec<String> = match parent.kind {
+            Kind::Role => self
+                .client
+                .list_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| call_error("ListRolePolicies", e))?,
+            Kind::User => self
+                .client
+                .list_user_policies()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| call_error("ListUserPolicies", e))?,
+            Kind::Group => self
+                .client
+                .list_group_policies()
+                .group_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| call_error("ListGroupPolicies", e))?,
+        };
+        let mut rows = Vec::with_capacity(names.len());
+        for policy in names {
+            let document = match parent.kind {
+                Kind::Role => item(
+                    "GetRolePolicy",
+                    self.client
+                        .get_role_policy()
+                        .role_name(name)
+                        .policy_name(&policy)
+                        .send()
+                        .await,
+                )?
+                .map(|p| p.policy_document),
+                Kind::User => item(
+                    "GetUserPolicy",
+                    self.client
+                        .get_user_policy()
+                        .user_name(name)
+                        .policy_name(&policy)
+                        .send()
+                        .await,
+                )?
+                .map(|p| p.policy_document),
+                Kind::Group => item(
+                    "GetGroupPolicy",
+                    self.client
+                        .get_group_policy()
+                        .group_name(name)
+                        .policy_name(&policy)
+                        .send()
+                        .await,
+                )?
+                .map(|p| p.policy_document),
+            };
+            let Some(document) = document else {
+                continue;
+            };
+            let object = json!({
+                "PolicyName": policy,
+                "PolicyDocument": policy_document(&document),
+            });
+            rows.push(parent.child_row(table, object)?);
+        }
+        Ok(rows)
+    }
+
+    /// The managed policies attached to the entity (`ListAttached*Policies`).
+    async fn attached_policies(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        let name = parent.name.as_str();
+        let policies = match parent.kind {
+            Kind::Role => self
+                .client
+                .list_attached_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| call_error("ListAttachedRolePolicies", e))?,
+            Kind::User => self
+                .client
+                .list_attached_user_policies()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| call_error("ListAttachedUserPolicies", e))?,
+            Kind::Group => self
+                .client
+                .list_attached_group_policies()
+                .group_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| call_error("ListAttachedGroupPolicies", e))?,
+        };
+        policies
+            .iter()
+            .map(|p| parent.child_row(table, p.render()))
+            .collect()
+    }
+
+    /// The user's access keys, each with when and where it was last used
+    /// (`GetAccessKeyLastUsed`); `last_rotated` is the creation date, as CloudQuery has it.
+    async fn access_keys(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        let keys = self
+            .client
+            .list_access_keys()
+            .user_name(&parent.name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ListAccessKeys", e))?;
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut object = render_object(&key);
+            if let Some(created) = object.get("CreateDate").cloned() {
+                object.insert("last_rotated".into(), created);
+            }
+            if let Some(id) = key.access_key_id() {
+                let used = self
+                    .client
+                    .get_access_key_last_used()
+                    .access_key_id(id)
+                    .send()
+                    .await;
+                let Some(used) = item("GetAccessKeyLastUsed", used)? else {
+                    continue;
+                };
+                if let Some(used) = used.access_key_last_used {
+                    object.insert("last_used".into(), used.last_used_date.render());
+                    object.insert(
+                        "last_used_service_name".into(),
+                        Json::String(used.service_name),
+                    );
+                }
+            }
+            rows.push(parent.child_row(table, Json::Object(object))?);
+        }
+        Ok(rows)
+    }
+
+    /// The groups the user is a member of (`ListGroupsForUser`).
+    async fn groups_for_user(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        let groups = self
+            .client
+            .list_groups_for_user()
+            .user_name(&parent.name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ListGroupsForUser", e))?;
+        groups
+            .iter()
+            .map(|g| parent.child_row(table, g.render()))
+            .collect()
+    }
+
+    /// The user's X.509 signing certificates (`ListSigningCertificates`).
+    async fn signing_certificates(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        let certificates = self
+            .client
+            .list_signing_certificates()
+            .user_name(&parent.name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ListSigningCertificates", e))?;
+        certificates
+            .iter()
+            .map(|c| parent.child_row(table, c.render()))
+            .collect()
+    }
+
+    /// The user's SSH public keys for CodeCommit (`ListSSHPublicKeys`).
+    async fn ssh_public_keys(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        let keys = self
+            .client
+            .list_ssh_public_keys()
+            .user_name(&parent.name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ListSSHPublicKeys", e))?;
+        keys.iter()
+            .map(|k| parent.child_row(table, k.render()))
+            .collect()
+    }
+
+    /// The services the entity last used, as CloudQuery reads them: an action-level
+    /// `GenerateServiceLastAccessedDetails` job, polled with `GetServiceLastAccessedDetails`.
+    ///
+    /// An endpoint that does not implement the job (an emulator) yields no rows rather than
+    /// failing the entity (moto answers an HTML 500 page).
+    async fn last_accessed(
+        &self,
+        parent: &Parent<'_>,
+        table: &'static Table,
+    ) -> Result<Vec<Row>, EntityError> {
+        if self.no_last_accessed.load(Ordering::Relaxed) {
+            return Ok(Vec::new());
+        }
+        let generate = || {
+            self.client
+                .generate_service_last_accessed_details()
+                .arn(&parent.arn)
+                .granularity(AccessAdvisorUsageGranularityType::ActionLevel)
+        };
+        // One attempt first: an endpoint without the operation says so at once, instead of after
+        // the retries its HTTP 500 earns. Any other failure is asked again with the retries.
+        let once = generate()
+            .customize()
+            .config_override(aws_sdk_iam::Config::builder().retry_config(RetryConfig::disabled()))
+            .send()
+            .await;
+        let generated = match once {
+            Ok(output) => output,
+            Err(error) if is_unsupported(&error, &[]) => {
+                if !self.no_last_accessed.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(
+                        table = table.name,
+                        error = %crate::errors::describe(&error),
+                        "the endpoint does not implement GenerateServiceLastAccessedDetails; last-accessed details are left empty"
+                    );
+                }
+                return Ok(Vec::new());
+            }
+            Err(_) => generate()
+                .send()
+                .await
+                .map_err(|e| call_error("GenerateServiceLastAccessedDetails", e))?,
+        };
+        let job = generated.job_id.ok_or_else(|| {
+            FetchError::Api("GenerateServiceLastAccessedDetails: no JobId in the answer".into())
+        })?;
+        let deadline = Instant::now() + JOB_PATIENCE;
+        let mut marker = None;
+        let mut rows = Vec::new();
+        loop {
+            let page = self
+                .client
+                .get_service_last_accessed_details()
+                .job_id(&job)
+                .max_items(1000)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| call_error("GetServiceLastAccessedDetails", e))?;
+            match page.job_status {
+                JobStatusType::InProgress => {
+                    if Instant::now() >= deadline {
+                        return Err(FetchError::Api(format!(
+                            "GetServiceLastAccessedDetails: job {job} for {} still in progress after {} s",
+                            parent.arn,
+                            JOB_PATIENCE.as_secs()
+                        ))
+                        .into());
+                    }
+                    tokio::time::sleep(JOB_POLL).await;
+                    continue;
+                }
+                JobStatusType::Completed => {}
+                other => {
+                    let reason = page.error.map_or_else(
+                        || format!("status {}", other.as_str()),
+                        |e| format!("{}: {}", e.code, e.message),
+                    );
+                    return Err(FetchError::Api(format!(
+                        "GetServiceLastAccessedDetails: job {job} for {} failed: {reason}",
+                        parent.arn
+                    ))
+                    .into());
+                }
+            }
+            for service in &page.services_last_accessed {
+                let mut object = render_object(service);
+                object.insert("job_id".into(), Json::String(job.clone()));
+                rows.push(parent.child_row(table, Json::Object(object))?);
+            }
+            match page.marker {
+                Some(next) if page.is_truncated => marker = Some(next),
+                _ => return Ok(rows),
+            }
+        }
+    }
+}
+
+/// A parent entity as its child rows see it: the columns they repeat and the `_cq_id` they point
+/// at.
+struct Parent<'r> {
+    kind: Kind,
+    /// The entity's name, which the child-list calls take.
+    name: String,
+    arn: String,
+    row: &'r Row,
+    /// `account_id` and the parent's arn, name and id under the kind's prefix (`role_arn`,
+    /// `user_id`, ...); each child table keeps those it has.
+    columns: Map<String, Json>,
+}
+
+impl<'r> Parent<'r> {
+    fn new(kind: Kind, row: &'r Row) -> Parent<'r> {
+        let text = |column: &str| {
+            row.get(column)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let prefix = kind.prefix();
+        let name = text(&format!("{prefix}_name"));
+        let arn = text("arn");
+        let mut columns = Map::new();
+        columns.insert("account_id".into(), Json::String(text("account_id")));
+        columns.insert(format!("{prefix}_arn"), Json::String(arn.clone()));
+        columns.insert(format!("{prefix}_name"), Json::String(name.clone()));
+        columns.insert(
+            format!("{prefix}_id"),
+            Json::String(text(&format!("{prefix}_id"))),
+        );
+        Parent {
+            kind,
+            name,
+            arn,
+            row,
+            columns,
+        }
+    }
+
+    /// A child row from a rendered API object (or one built here), with the parent's columns.
+    fn child_row(&self, table: &'static Table, object: Json) -> Result<Row, EntityError> {
+        let mut object = match object {
+            Json::Object(map) => map,
+            _ => Map::new(),
+        };
+        for (column, value) in &self.columns {
+            object.insert(column.clone(), value.clone());
+        }
+        row(table, &object, Some(self.row))
+    }
+}
+
+fn row(
+    table: &'static Table,
+    object: &Map<String, Json>,
+    parent: Option<&Row>,
+) -> Result<Row, EntityError> {
+    Row::from_json(table, object, parent.map(|p| p.cq_id))
+        .map_err(|e| EntityError::Failed(FetchError::Api(e.to_string())))
+}
+
+/// An IAM policy document as CloudQuery stores it: JSON, decoded from the URL encoding
+/// (RFC 3986) IAM returns it in, with Go's `url.QueryUnescape` rules (`+` is a space).
+///
+/// A document that already is JSON is taken as it is (moto leaves `ListRoles` documents unencoded);
+/// one that is neither stays a JSON string rather than failing the row.
+pub(super) fn policy_document(raw: &str) -> Json {
+    if let Ok(document) = serde_json::from_str(raw) {
+        return document;
+    }
+    match query_unescape(raw) {
+        Some(decoded) => serde_json::from_str(&decoded).unwrap_or(Json::String(decoded)),
+        None => Json::String(raw.to_string()),
+    }
+}
+
+/// `%XX` -> byte and `+` -> space; `None` for a malformed escape or bytes that are not UTF-8.
+fn query_unescape(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let high = hex_value(*bytes.get(i + 1)?)?;
+                let low = hex_value(*bytes.get(i + 2)?)?;
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::policy_document;
+
+    #[test]
+    fn policy_documents_are_decoded_to_json() {
+        // What IAM answers for {"Version": "2012-10-17", "Statement": [...]} (spaces as %20).
+        let encoded = "%7B%22Version%22%3A%20%222012-10-17%22%2C%20%22Statement%22%3A%20%5B%7B%22Effect%22%3A%20%22Allow%22%2C%20%22Action%22%3A%20%22s3%3AGet%2A%22%2C%20%22Resource%22%3A%20%22arn%3Aaws%3As3%3A%3A%3Aa%2Bb%25%22%7D%5D%7D";
+        let expected = json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::a+b%"}],
+        });
+        assert_eq!(policy_document(encoded), expected);
+        assert_eq!(
+            policy_document(&expected.to_string()),
+            expected,
+            "already JSON"
+        );
+        // Go's url.QueryUnescape: `+` is a space; non-ASCII arrives percent-encoded as UTF-8.
+        assert_eq!(
+            policy_document("%7B%22Sid%22%3A%22a+b%20%C3%A9%22%7D"),
+            json!({"Sid": "a b é"})
+        );
+    }
+
+    #[test]
+    fn undecodable_documents_stay_text() {
+        assert_eq!(policy_document("%7B%2"), json!("%7B%2"), "truncated escape");
+        assert_eq!(policy_document("%zz"), json!("%zz"), "not hex");
+        assert_eq!(policy_document("%FF"), json!("%FF"), "not UTF-8");
+        assert_eq!(policy_document("not%20json"), json!("not json"));
+    }
+}
