@@ -1,11 +1,20 @@
 //! Credentials and regions for each configured account.
 
+use std::sync::Arc;
+
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use trailsync_config::{AccountConfig, AwsSpec, Regions};
-use trailsync_engine::Location;
+use trailsync_engine::{Location, Stats};
+
+use crate::CallMeter;
 
 /// The region asked for account-level facts (identity, region list) when none is configured.
 const HOME_REGION: &str = "us-east-1";
+
+/// Attempts per AWS call, the first included: the SDK's standard retry mode backs off
+/// exponentially with jitter on throttling, 5xx and transient errors.
+const MAX_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
@@ -34,8 +43,9 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Resolves credentials, account ids and regions for a source spec.
-    pub async fn resolve(spec: &AwsSpec) -> Result<Accounts, AccountsError> {
+    /// Resolves credentials, account ids and regions for a source spec. Each account gets its
+    /// own [`CallMeter`] (rate limits are per account), counting into `stats`.
+    pub async fn resolve(spec: &AwsSpec, stats: Arc<Stats>) -> Result<Accounts, AccountsError> {
         let configured = if spec.accounts.is_empty() {
             vec![AccountConfig::default()]
         } else {
@@ -43,7 +53,8 @@ impl Accounts {
         };
         let mut accounts = Vec::with_capacity(configured.len());
         for account in &configured {
-            let config = sdk_config(account, spec.endpoint_url.as_deref()).await;
+            let meter = CallMeter::new(stats.clone());
+            let config = sdk_config(account, spec.endpoint_url.as_deref(), &meter).await;
             let id = account_id(&config, account).await?;
             let regions = regions(&config, &id, &spec.regions).await?;
             tracing::info!(account = %id, regions = regions.len(), "account ready");
@@ -54,6 +65,12 @@ impl Accounts {
             });
         }
         Ok(Accounts { accounts })
+    }
+
+    /// Accounts whose SDK configurations the caller built itself (tests against an emulator,
+    /// embedders with their own credentials); a config file goes through [`Accounts::resolve`].
+    pub fn new(accounts: Vec<Account>) -> Accounts {
+        Accounts { accounts }
     }
 
     /// Every (account, region) pair.
@@ -80,8 +97,16 @@ impl Accounts {
 
 /// Builds the SDK configuration of one account: ambient credentials, a named profile, or a role
 /// assumed through STS. `AWS_ENDPOINT_URL` is honoured by the SDK itself; `endpoint_url` wins.
-pub async fn sdk_config(account: &AccountConfig, endpoint_url: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+/// Every request, STS's included, goes through `meter`; throttled and failed calls are retried
+/// with backoff (5 attempts in all).
+pub async fn sdk_config(
+    account: &AccountConfig,
+    endpoint_url: Option<&str>,
+    meter: &CallMeter,
+) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .http_client(meter.http_client(None));
     if let Some(profile) = &account.local_profile {
         loader = loader.profile_name(profile);
     }

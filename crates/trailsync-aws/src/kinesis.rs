@@ -159,8 +159,8 @@ impl ShardReader for KinesisShardReader {
     async fn next_batch(&mut self) -> Result<ShardRead, StreamError> {
         let Some(iterator) = self.iterator.clone() else {
             return Ok(ShardRead {
-                records: Vec::new(),
                 closed: true,
+                ..ShardRead::default()
             });
         };
         tokio::time::sleep_until(self.next_poll).await;
@@ -215,6 +215,7 @@ impl ShardReader for KinesisShardReader {
         self.next_poll = Instant::now() + self.idle;
         Ok(ShardRead {
             closed: self.iterator.is_none() && records.is_empty(),
+            millis_behind_latest: answer.millis_behind_latest(),
             records,
         })
     }

@@ -7,9 +7,12 @@
 //! - [`AwsInventory`]: the engine's `Inventory`, dispatching each table to its reader in
 //!   [`tables`], where a table's list and fetch-by-id calls live;
 //! - [`KinesisSource`]: the engine's `ShardSource`;
+//! - [`CallMeter`]: every request of an account rate limited per (region, service) with AWS's
+//!   token-bucket sizes, and counted by operation into the engine's `Stats`;
 //! - [`render`]: SDK types rendered as JSON, so rows are built from data, not per-column code.
 
 mod accounts;
+mod calls;
 mod errors;
 mod inventory;
 mod kinesis;
@@ -17,5 +20,6 @@ pub mod render;
 pub mod tables;
 
 pub use accounts::{Account, Accounts, AccountsError, sdk_config};
+pub use calls::CallMeter;
 pub use inventory::AwsInventory;
 pub use kinesis::KinesisSource;

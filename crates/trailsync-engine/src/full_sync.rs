@@ -162,6 +162,7 @@ async fn sync_one(
     sync_time: DateTime<Utc>,
 ) -> Result<Result<u64, FetchError>, DestinationError> {
     let children = plan.children_of(table);
+    Stats::add(&stats.fetches, 1);
     let resources = match inventory.list(location, table, &children).await {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),

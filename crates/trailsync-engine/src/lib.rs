@@ -2,15 +2,17 @@
 //!
 //! A source is described by a [`SyncPlan`] (tables, locations, destination semantics). The engine
 //! runs a [`full_sync`](full_sync::full_sync) of it, then the [stream pipeline](stream): records
-//! from every shard flow one way through bounded channels — decode, route, fetch, write — and a
-//! shard's checkpoint is committed in the same destination transaction as the writes it caused,
-//! so nothing is acknowledged before it is stored.
+//! from every shard (followed through splits and merges) flow one way through bounded channels —
+//! decode, route, coalesce, fetch, write — and a shard's checkpoint is committed in the same
+//! destination transaction as the writes it caused, so nothing is acknowledged before it is
+//! stored. [`limits`] holds the token buckets that pace AWS calls; [`Stats`] counts everything.
 //!
 //! AWS is behind two traits implemented by `trailsync-aws`: [`Inventory`] (list and fetch
 //! resources) and [`ShardSource`] (read a Kinesis stream).
 
 pub mod full_sync;
 mod inventory;
+pub mod limits;
 mod plan;
 mod progress;
 mod stats;
@@ -21,5 +23,5 @@ pub use plan::SyncPlan;
 pub use stats::Stats;
 pub use stream::{
     DefaultStart, Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition,
-    StreamError,
+    StreamError, StreamOptions,
 };

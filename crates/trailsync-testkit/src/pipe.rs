@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{Shard, ShardIteratorType, StreamStatus};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -221,10 +221,9 @@ impl CloudTrailPipe {
         })
     }
 
-    /// Every record currently in the stream, shard by shard (ListShards order), each from
-    /// TRIM_HORIZON: what a consumer starting from scratch would see.
-    pub async fn read_all(&self) -> Result<Vec<StreamRecord>> {
-        let mut shard_ids = Vec::new();
+    /// Every shard of the stream, closed ones included, as ListShards returns them.
+    pub async fn shards(&self) -> Result<Vec<Shard>> {
+        let mut shards = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
             // ListShards takes either the stream or a continuation token, never both.
@@ -236,12 +235,78 @@ impl CloudTrailPipe {
                 .send()
                 .await
                 .map_err(TestkitError::aws("kinesis:ListShards"))?;
-            shard_ids.extend(out.shards().iter().map(|s| s.shard_id().to_owned()));
+            shards.extend(out.shards().iter().cloned());
             next_token = out.next_token;
             if next_token.is_none() {
-                break;
+                return Ok(shards);
             }
         }
+    }
+
+    /// Splits a shard in two at the middle of its hash key range (SplitShard): the shard is
+    /// closed and two children take its keys.
+    ///
+    /// moto differs from AWS here: new records keep landing in the closed parent (its key lookup
+    /// finds the parent first), and the children stay empty.
+    pub async fn split_shard(&self, shard_id: &str) -> Result<()> {
+        let shards = self.shards().await?;
+        let shard = shards
+            .iter()
+            .find(|s| s.shard_id() == shard_id)
+            .ok_or_else(|| TestkitError::Decode {
+                what: "ListShards answer",
+                reason: format!("no shard {shard_id}"),
+            })?;
+        let range = shard.hash_key_range();
+        let bound = |key: Option<&str>| -> Result<u128> {
+            key.and_then(|k| k.parse().ok())
+                .ok_or_else(|| TestkitError::Decode {
+                    what: "shard hash key range",
+                    reason: format!("{range:?} of {shard_id}"),
+                })
+        };
+        let (start, end) = (
+            bound(range.map(|r| r.starting_hash_key()))?,
+            bound(range.map(|r| r.ending_hash_key()))?,
+        );
+        let middle = start / 2 + end / 2;
+        self.kinesis
+            .split_shard()
+            .stream_arn(&self.stream_arn)
+            .shard_to_split(shard_id)
+            .new_starting_hash_key(middle.to_string())
+            .send()
+            .await
+            .map_err(TestkitError::aws("kinesis:SplitShard"))?;
+        Ok(())
+    }
+
+    /// Merges two adjacent shards into one (MergeShards): both are closed, the child takes
+    /// their keys.
+    ///
+    /// moto differs from AWS here: the child starts with copies of both parents' records, and
+    /// new records keep landing in the closed parents.
+    pub async fn merge_shards(&self, shard_id: &str, adjacent_shard_id: &str) -> Result<()> {
+        self.kinesis
+            .merge_shards()
+            .stream_arn(&self.stream_arn)
+            .shard_to_merge(shard_id)
+            .adjacent_shard_to_merge(adjacent_shard_id)
+            .send()
+            .await
+            .map_err(TestkitError::aws("kinesis:MergeShards"))?;
+        Ok(())
+    }
+
+    /// Every record currently in the stream, shard by shard (ListShards order), each from
+    /// TRIM_HORIZON: what a consumer starting from scratch would see.
+    pub async fn read_all(&self) -> Result<Vec<StreamRecord>> {
+        let shard_ids: Vec<String> = self
+            .shards()
+            .await?
+            .iter()
+            .map(|s| s.shard_id().to_owned())
+            .collect();
 
         let mut records = Vec::new();
         for shard_id in shard_ids {

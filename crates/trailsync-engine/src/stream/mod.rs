@@ -1,26 +1,42 @@
-//! The stream pipeline: shard readers -> bounded channel -> processor (decode, route, fetch,
-//! write + checkpoint in one transaction).
+//! The stream pipeline: shard readers -> bounded queue -> processor (decode, route, coalesce,
+//! fetch, write + checkpoint in one transaction).
 //!
-//! Each shard has its own reader task; all feed one processor through a bounded channel, so a
-//! slow destination slows reading instead of growing memory. A shard's checkpoint only advances
-//! in the transaction that stores every change its records caused (at-least-once, and exactly-once
-//! in effect for SQL destinations, since re-applying a refresh is idempotent).
+//! - The coordinator (here) lists the shards, starts one reader per readable shard, re-lists
+//!   them periodically to pick up new shards and learn when one closed, and starts the children
+//!   of a shard only once it is drained (read to its end and its records committed).
+//! - Readers feed one processor through a bounded queue, so a slow destination slows reading
+//!   instead of growing memory.
+//! - The processor coalesces work for a window across records and shards, fetches
+//!   it in batched calls, and commits the writes with the checkpoints of the records they
+//!   complete: at-least-once, and exactly-once in effect for SQL destinations (re-applying a
+//!   refresh is idempotent).
+//! - A reconciliation task lists every table periodically through the processor.
+//!
+//! On stop, reading ends at once and the work in flight is committed within a bounded time;
+//! whatever is left is read again on restart, from the committed checkpoints.
 
 mod apply;
+mod ledger;
 mod models;
+mod processor;
+mod reader;
+mod reconcile;
+mod shards;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use trailsync_destination::{Checkpoint, Destination, DestinationError, WriteBatch};
+use trailsync_destination::Destination;
 
 pub use models::{
-    ReadBatch, Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition, StreamError,
+    Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition, StreamError,
 };
+pub use shards::compare_sequence;
 
 use crate::{Inventory, Stats, SyncPlan};
 
@@ -33,17 +49,32 @@ pub enum DefaultStart {
     Latest,
 }
 
-/// Shard batches queued between the readers and the processor.
-const QUEUE_DEPTH: usize = 8;
+/// How the stream is consumed.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Where shards without a checkpoint start (children of drained shards: at their start).
+    pub default_start: DefaultStart,
+    /// How long work is gathered before it is fetched (CloudQuery-compatible default 1 s).
+    pub coalesce_window: Duration,
+    /// How often every table is reconciled against a full listing; `None` disables it.
+    pub reconcile_interval: Option<Duration>,
+}
 
-/// Consumes the stream until `cancel` fires or the stream fails; in-flight work is committed
-/// before returning.
+/// Batches queued between the readers and the processor.
+const QUEUE_DEPTH: usize = 8;
+/// How often the shards are listed again, to find new ones and learn which closed.
+const SHARD_REFRESH: Duration = Duration::from_secs(5);
+/// Time given to the processor beyond its drain budget before it is abandoned.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Consumes the stream until `cancel` fires or the stream fails; work in flight is committed
+/// (within a bounded time) before returning.
 pub async fn run(
     plan: Arc<SyncPlan>,
     inventory: Arc<dyn Inventory>,
     destination: Arc<dyn Destination>,
     source: Arc<dyn ShardSource>,
-    default_start: DefaultStart,
+    options: StreamOptions,
     stats: Arc<Stats>,
     cancel: CancellationToken,
 ) -> Result<(), StreamError> {
@@ -52,134 +83,159 @@ pub async fn run(
         .checkpoints(&plan.source_name, &stream_arn)
         .await
         .map_err(StreamError::Destination)?;
-    let shards = source.shards().await?;
-    tracing::info!(stream = %stream_arn, shards = shards.len(), resumed = checkpoints.len(), "consuming stream");
+    let listing = source.shards().await?;
+    tracing::info!(stream = %stream_arn, shards = listing.len(), resumed = checkpoints.len(), "consuming stream");
 
-    let (tx, mut rx) = mpsc::channel::<ReadBatch>(QUEUE_DEPTH);
-    let mut readers = tokio::task::JoinSet::new();
-    for shard in shards {
-        let start = match checkpoints.get(&shard.shard_id) {
-            Some(seq) => StartPosition::AfterSequenceNumber(seq.clone()),
-            None => match &default_start {
-                DefaultStart::At(t) => StartPosition::AtTimestamp(*t),
-                DefaultStart::TrimHorizon => StartPosition::TrimHorizon,
-                DefaultStart::Latest => StartPosition::Latest,
-            },
-        };
-        readers.spawn(read_shard(
-            source.clone(),
-            shard.shard_id,
-            start,
-            tx.clone(),
-            cancel.clone(),
-        ));
-    }
-    drop(tx);
-
-    let processor = apply::Processor::new(plan.clone(), inventory, stats.clone());
-    let mut failure = None;
-    // Ends when every reader is gone (cancelled or failed) and the queue is drained.
-    while let Some(batch) = rx.recv().await {
-        let mut checkpoint = HashMap::new();
-        if let Some(last) = batch.records.last() {
-            checkpoint.insert(batch.shard_id.clone(), last.sequence_number.clone());
-        }
-        let (upserts, deletes) = processor.process(&batch.records).await;
-        let write = WriteBatch {
-            source_name: plan.source_name.clone(),
-            sync_time: Utc::now(),
-            upserts,
-            deletes,
-            checkpoints: checkpoint
-                .into_iter()
-                .map(|(shard_id, sequence_number)| Checkpoint {
-                    source_name: plan.source_name.clone(),
-                    stream_arn: stream_arn.clone(),
-                    shard_id,
-                    sequence_number,
-                })
-                .collect(),
-        };
-        if let Err(e) = commit(destination.as_ref(), &write, &stats, &cancel).await {
-            failure = Some(StreamError::Destination(e));
-            cancel.cancel();
-            break;
-        }
-    }
-    while let Some(joined) = readers.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "shard reader failed");
-                failure.get_or_insert(e);
+    // Stopped by a signal, or by the processor failing.
+    let stop = cancel.child_token();
+    let (input_tx, input_rx) = mpsc::channel(QUEUE_DEPTH);
+    let (reconcile_tx, reconcile_rx) = mpsc::channel(1);
+    let (drained_tx, mut drained_rx) = mpsc::unbounded_channel();
+    let mut processor = tokio::spawn({
+        let processor = processor::Processor::new(
+            plan.clone(),
+            inventory.clone(),
+            destination,
+            stats.clone(),
+            stream_arn.clone(),
+            options.coalesce_window,
+            drained_tx,
+        );
+        let stop = stop.clone();
+        async move {
+            let result = processor.run(input_rx, reconcile_rx, stop.clone()).await;
+            if result.is_err() {
+                stop.cancel();
             }
-            Err(e) => tracing::error!(error = %e, "shard reader panicked"),
+            result
         }
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
+    });
+    let reconciler = match options.reconcile_interval {
+        Some(interval) if !interval.is_zero() => Some(tokio::spawn(reconcile::every(
+            interval,
+            plan.clone(),
+            inventory,
+            stats,
+            reconcile_tx,
+            stop.clone(),
+        ))),
+        _ => None,
+    };
 
-/// Commits a batch, waiting out a destination outage: nothing is acknowledged meanwhile.
-async fn commit(
-    destination: &dyn Destination,
-    batch: &WriteBatch,
-    stats: &Stats,
-    cancel: &CancellationToken,
-) -> Result<(), DestinationError> {
-    let mut delay = Duration::from_millis(500);
+    let mut coordinator = Coordinator {
+        source: source.clone(),
+        checkpoints,
+        graph: shards::ShardGraph::default(),
+        endings: HashMap::new(),
+        readers: tokio::task::JoinSet::new(),
+        input: input_tx,
+        stop: stop.clone(),
+    };
+    coordinator.graph.update(listing, &coordinator.checkpoints);
+    coordinator.start_ready(Some(&options.default_start));
+
+    let mut refresh = tokio::time::interval(SHARD_REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    refresh.tick().await;
     loop {
-        match destination.write(batch).await {
-            Ok(summary) => {
-                Stats::add(&stats.rows_upserted, summary.rows_upserted);
-                Stats::add(&stats.rows_deleted, summary.rows_deleted);
-                Stats::add(&stats.batches_committed, 1);
-                return Ok(());
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = refresh.tick() => coordinator.refresh().await,
+            Some(shard) = drained_rx.recv() => {
+                coordinator.graph.drained(&shard);
+                coordinator.endings.remove(&shard);
+                let (known, drained) = coordinator.graph.counts();
+                tracing::info!(%shard, known, drained, "shard drained");
+                coordinator.start_ready(None);
             }
-            Err(e) if cancel.is_cancelled() => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?delay, "destination write failed; pausing consumption");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = cancel.cancelled() => return Err(e),
+            Some(joined) = coordinator.readers.join_next(), if !coordinator.readers.is_empty() => {
+                if let Err(e) = joined {
+                    tracing::error!(error = %e, "shard reader panicked");
                 }
-                delay = (delay * 2).min(Duration::from_secs(30));
             }
+        }
+    }
+
+    // Stop reading; the processor drains what is queued and commits within its budget.
+    let Coordinator {
+        mut readers, input, ..
+    } = coordinator;
+    drop(input);
+    while readers.join_next().await.is_some() {}
+    if let Some(reconciler) = reconciler {
+        reconciler.abort();
+    }
+    let budget = processor::DRAIN_BUDGET + DRAIN_GRACE;
+    match tokio::time::timeout(budget, &mut processor).await {
+        Ok(Ok(result)) => result.map_err(StreamError::Destination),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "stream processor panicked");
+            Ok(())
+        }
+        Err(_) => {
+            processor.abort();
+            tracing::warn!("work in flight not committed in time; it is read again on restart");
+            Ok(())
         }
     }
 }
 
-/// Reads one shard into the queue until cancelled or the shard is closed and drained.
-async fn read_shard(
+/// Which shards are read, and the readers reading them.
+struct Coordinator {
     source: Arc<dyn ShardSource>,
-    shard_id: String,
-    start: StartPosition,
-    tx: mpsc::Sender<ReadBatch>,
-    cancel: CancellationToken,
-) -> Result<(), StreamError> {
-    tracing::debug!(shard = %shard_id, ?start, "opening shard");
-    let mut reader = source.open(&shard_id, start).await?;
-    loop {
-        let batch = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            batch = reader.next_batch() => batch?,
-        };
-        let closed = batch.closed;
-        if !batch.records.is_empty() {
-            let batch = ReadBatch {
-                shard_id: shard_id.clone(),
-                records: batch.records,
+    /// Checkpoints found at start; shards started later without one start at their beginning.
+    checkpoints: HashMap<String, String>,
+    graph: shards::ShardGraph,
+    /// Tells a running reader its shard's EndingSequenceNumber once it is closed.
+    endings: HashMap<String, watch::Sender<Option<String>>>,
+    readers: tokio::task::JoinSet<()>,
+    input: mpsc::Sender<processor::Input>,
+    stop: CancellationToken,
+}
+
+impl Coordinator {
+    /// Starts a reader for every shard that may be read now. Shards found at start without a
+    /// checkpoint start at `default_start`; later ones (children of a drained shard, shards of a
+    /// split while running) at TRIM_HORIZON, since all their records are new.
+    fn start_ready(&mut self, default_start: Option<&DefaultStart>) {
+        for shard in self.graph.take_ready() {
+            let start = match (self.checkpoints.get(&shard.shard_id), default_start) {
+                (Some(seq), _) => StartPosition::AfterSequenceNumber(seq.clone()),
+                (None, Some(DefaultStart::At(t))) => StartPosition::AtTimestamp(*t),
+                (None, Some(DefaultStart::Latest)) => StartPosition::Latest,
+                (None, Some(DefaultStart::TrimHorizon) | None) => StartPosition::TrimHorizon,
             };
-            tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                sent = tx.send(batch) => if sent.is_err() { return Ok(()) },
-            }
+            let (ending_tx, ending_rx) = watch::channel(shard.ending_sequence_number.clone());
+            self.endings.insert(shard.shard_id.clone(), ending_tx);
+            self.readers.spawn(reader::read_shard(
+                self.source.clone(),
+                shard,
+                start,
+                ending_rx,
+                self.input.clone(),
+                self.stop.clone(),
+            ));
         }
-        if closed {
-            tracing::info!(shard = %shard_id, "shard closed and drained");
-            return Ok(());
+    }
+
+    /// Lists the shards again: new ones are started when their parents allow, closed ones
+    /// tell their readers where they end.
+    async fn refresh(&mut self) {
+        let listing = tokio::select! {
+            _ = self.stop.cancelled() => return,
+            listing = self.source.shards() => listing,
+        };
+        match listing {
+            Ok(listing) => {
+                for (shard, ending) in self.graph.update(listing, &self.checkpoints) {
+                    tracing::info!(%shard, %ending, "shard closed");
+                    if let Some(tx) = self.endings.get(&shard) {
+                        let _ = tx.send(Some(ending));
+                    }
+                }
+                self.start_ready(None);
+            }
+            Err(error) => tracing::warn!(%error, "cannot list shards; trying again later"),
         }
     }
 }

@@ -13,15 +13,10 @@ pub struct Record {
 #[derive(Debug, Default)]
 pub struct ShardRead {
     pub records: Vec<Record>,
-    /// The shard is closed and every record has been returned.
+    /// The shard is closed and every record has been returned (no next iterator).
     pub closed: bool,
-}
-
-/// Records of one shard on their way to the processor.
-#[derive(Debug)]
-pub struct ReadBatch {
-    pub shard_id: String,
-    pub records: Vec<Record>,
+    /// How far the read is behind the tip of the stream; `Some(0)` means caught up.
+    pub millis_behind_latest: Option<i64>,
 }
 
 /// A shard as the stream lists it.

@@ -7,19 +7,22 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
-use trailsync_aws::{Accounts, AwsInventory, KinesisSource};
+use trailsync_aws::{Accounts, AwsInventory, CallMeter, KinesisSource};
 use trailsync_config::{
     Config, DestinationConfig, DestinationKind, SourceConfig, StartPosition, WriteMode,
 };
 use trailsync_destination::Destination;
 use trailsync_engine::stream::DefaultStart;
-use trailsync_engine::{Stats, SyncPlan, full_sync};
+use trailsync_engine::{Stats, StreamOptions, SyncPlan, full_sync};
 
 use crate::{EXIT_RUNTIME, EXIT_USAGE};
 
 /// Resources per destination transaction during a full sync, unless the destination says.
 const DEFAULT_BATCH_SIZE: usize = 500;
 const DEFAULT_CONCURRENCY: usize = 8;
+/// How long a re-fetch waits before asking again for a resource AWS did not return.
+const NOT_FOUND_RETRY_DELAY: Duration = Duration::from_secs(2);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let config = match trailsync_config::load(paths) {
@@ -32,7 +35,11 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(sync_all(config))
+    let result = runtime.block_on(sync_all(config));
+    // Work still running here (a write abandoned at the end of the drain budget) must not hold
+    // the exit back: shutdown is bounded (SIGTERM to exit in under 10 s).
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
 
 async fn sync_all(config: Config) -> anyhow::Result<ExitCode> {
@@ -108,7 +115,8 @@ async fn sync_source(
         .await
         .with_context(|| format!("destination {}: migration", destination.name))?;
 
-    let accounts = Accounts::resolve(&source.spec)
+    let stats = Arc::new(Stats::default());
+    let accounts = Accounts::resolve(&source.spec, stats.clone())
         .await
         .with_context(|| format!("source {}", source.name))?;
     let unsupported: Vec<&str> = tables
@@ -126,10 +134,9 @@ async fn sync_source(
         delete_stale: destination.write_mode == WriteMode::OverwriteDeleteStale,
         concurrency: source.spec.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
         batch_size: destination.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
-        not_found_retry_delay: Duration::from_secs(2),
+        not_found_retry_delay: NOT_FOUND_RETRY_DELAY,
     });
     let inventory = Arc::new(AwsInventory::new(accounts.clone()));
-    let stats = Arc::new(Stats::default());
     let events = source.spec.event_based_sync.clone();
     let mut clean = true;
 
@@ -139,6 +146,7 @@ async fn sync_source(
             report = full_sync::full_sync(&plan, inventory.as_ref(), store.as_ref(), &stats) => report?,
             _ = cancel.cancelled() => {
                 tracing::info!(source = %source.name, "interrupted during the full sync; nothing partial was committed past the last batch");
+                tracing::info!(source = %source.name, "stopped: {stats}");
                 return Ok(true);
             }
         };
@@ -169,7 +177,9 @@ async fn sync_source(
         };
         let reader_config = match &events.account {
             Some(account) => {
-                trailsync_aws::sdk_config(account, source.spec.endpoint_url.as_deref()).await
+                let meter = CallMeter::new(stats.clone());
+                trailsync_aws::sdk_config(account, source.spec.endpoint_url.as_deref(), &meter)
+                    .await
             }
             None => accounts
                 .first()
@@ -178,18 +188,25 @@ async fn sync_source(
                 .clone(),
         };
         let stream = Arc::new(KinesisSource::new(&reader_config, &events.stream));
+        let options = StreamOptions {
+            default_start: start,
+            coalesce_window: events.coalesce_window,
+            reconcile_interval: events.reconcile_interval,
+        };
         let result = trailsync_engine::stream::run(
             plan.clone(),
             inventory,
             store,
             stream,
-            start,
+            options,
             stats.clone(),
             cancel.clone(),
         )
         .await;
-        tracing::info!(source = %source.name, "stream stopped: {stats}");
+        tracing::info!(source = %source.name, "stopped: {stats}");
         result.with_context(|| format!("source {}: stream", source.name))?;
+    } else {
+        tracing::info!(source = %source.name, "done: {stats}");
     }
     Ok(clean)
 }

@@ -158,6 +158,66 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Inserts an instance row as an earlier sync would have left it, for an instance AWS no
+    /// longer knows (moto never forgets a terminated instance, so a vanished one is made here).
+    pub async fn insert_stale_instance(&self, source: &str, account: &str, region: &str, id: &str) {
+        let arn = format!("arn:aws:ec2:{region}:{account}:instance/{id}");
+        let cq_id = trailsync_catalog::cq_id("aws_ec2_instances", &[&arn]).to_string();
+        const SYNCED: &str = "2020-01-01T00:00:00.000000Z";
+        match self {
+            Store::Sqlite { path, .. } => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                conn.execute(
+                    "INSERT INTO aws_ec2_instances (_cq_sync_time, _cq_source_name, _cq_id, account_id, region, arn, instance_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    rusqlite::params![SYNCED, source, cq_id, account, region, arn, id],
+                )
+                .expect("insert instance row");
+            }
+            Store::Postgres(db) => {
+                let client = db.connect().await.expect("connect to test database");
+                client
+                    .execute(
+                        "INSERT INTO aws_ec2_instances (_cq_sync_time, _cq_source_name, _cq_id, account_id, region, arn, instance_id) VALUES ($1::text::timestamptz, $2, $3::text::uuid, $4, $5, $6, $7)",
+                        &[&SYNCED, &source, &cq_id, &account, &region, &arn, &id],
+                    )
+                    .await
+                    .expect("insert instance row");
+            }
+        }
+    }
+}
+
+impl Store {
+    /// How many rows `table` (a catalog table name) holds; `None` while it does not exist.
+    pub async fn count(&self, table: &str) -> Option<i64> {
+        let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
+        match self {
+            Store::Sqlite { path, .. } => {
+                let conn = rusqlite::Connection::open(path).ok()?;
+                conn.query_row(&sql, [], |r| r.get(0)).ok()
+            }
+            Store::Postgres(db) => {
+                let client = db.connect().await.expect("connect to test database");
+                client.query_one(&sql, &[]).await.ok().map(|r| r.get(0))
+            }
+        }
+    }
+}
+
+/// A counter of the summary line trailsync logs when it stops (`records=12`,
+/// `aws[ec2:DescribeInstances]=1`); the last such line counts. `None` if absent.
+pub fn summary_counter(log: &str, name: &str) -> Option<u64> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("stopped: records="))?;
+    let prefix = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(prefix.as_str()))
+        .and_then(|n| n.parse().ok())
+}
+
 /// A running `trailsync sync`, killed if the test ends without stopping it.
 pub struct Trailsync {
     child: tokio::process::Child,

@@ -1,0 +1,155 @@
+//! Client-side rate limiting: token buckets shaped like AWS's own, so that trailsync spends its
+//! request budget evenly instead of being throttled (and so that full sync, reconciliation and
+//! event re-fetches share one budget per account, region and service).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A token bucket's shape: how many requests may go at once, and how fast the bucket refills.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketSize {
+    pub burst: f64,
+    /// Tokens added per second; positive.
+    pub refill_per_second: f64,
+}
+
+/// One token bucket. Callers reserve a token and wait until it exists, so that concurrent
+/// callers queue in arrival order instead of all retrying at once.
+#[derive(Debug)]
+pub struct TokenBucket {
+    size: BucketSize,
+    /// Negative when callers are queued for tokens not yet refilled.
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(size: BucketSize, now: Instant) -> TokenBucket {
+        TokenBucket {
+            size,
+            tokens: size.burst,
+            updated: now,
+        }
+    }
+
+    /// Takes one token at `now`; returns how long to wait before using it (zero if it was there).
+    pub fn reserve(&mut self, now: Instant) -> Duration {
+        let rate = self.size.refill_per_second.max(f64::MIN_POSITIVE);
+        if now > self.updated {
+            let elapsed = (now - self.updated).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * rate).min(self.size.burst);
+            self.updated = now;
+        }
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / rate)
+        }
+    }
+}
+
+/// Token buckets by key (e.g. region and service), each created full on first use.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<(String, &'static str), TokenBucket>>,
+}
+
+impl RateLimiter {
+    /// Waits for a token of the bucket `(scope, name)`, created with `size` if new.
+    pub async fn acquire(&self, scope: &str, name: &'static str, size: BucketSize) {
+        let wait = match self.buckets.lock() {
+            Ok(mut buckets) => {
+                let now = Instant::now();
+                buckets
+                    .entry((scope.to_string(), name))
+                    .or_insert_with(|| TokenBucket::new(size, now))
+                    .reserve(now)
+            }
+            // A poisoned lock only means another caller panicked; never block AWS calls on it.
+            Err(_) => Duration::ZERO,
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EC2: BucketSize = BucketSize {
+        burst: 100.0,
+        refill_per_second: 20.0,
+    };
+
+    #[test]
+    fn a_full_bucket_lets_a_burst_through_then_paces_at_the_refill_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(EC2, start);
+        for _ in 0..100 {
+            assert_eq!(bucket.reserve(start), Duration::ZERO);
+        }
+        // The 101st waits one refill interval, the 102nd two: callers queue.
+        assert_eq!(bucket.reserve(start), Duration::from_millis(50));
+        assert_eq!(bucket.reserve(start), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn tokens_refill_with_time_up_to_the_burst() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(EC2, start);
+        for _ in 0..100 {
+            bucket.reserve(start);
+        }
+        // One second later 20 tokens are back.
+        let later = start + Duration::from_secs(1);
+        for _ in 0..20 {
+            assert_eq!(bucket.reserve(later), Duration::ZERO);
+        }
+        assert!(bucket.reserve(later) > Duration::ZERO);
+        // An hour of idleness refills only up to the burst.
+        let much_later = later + Duration::from_secs(3600);
+        for _ in 0..100 {
+            assert_eq!(bucket.reserve(much_later), Duration::ZERO);
+        }
+        assert!(bucket.reserve(much_later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_clock_going_backwards_does_not_refill() {
+        let start = Instant::now() + Duration::from_secs(10);
+        let mut bucket = TokenBucket::new(
+            BucketSize {
+                burst: 1.0,
+                refill_per_second: 1.0,
+            },
+            start,
+        );
+        assert_eq!(bucket.reserve(start), Duration::ZERO);
+        assert_eq!(
+            bucket.reserve(start - Duration::from_secs(5)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn buckets_are_separate_per_key() {
+        let limiter = RateLimiter::default();
+        let one = BucketSize {
+            burst: 1.0,
+            refill_per_second: 10.0,
+        };
+        let started = Instant::now();
+        limiter.acquire("us-east-1", "ec2", one).await;
+        limiter.acquire("eu-west-1", "ec2", one).await;
+        limiter.acquire("us-east-1", "rds", one).await;
+        let free = started.elapsed();
+        limiter.acquire("us-east-1", "ec2", one).await;
+        // The second ec2 call in us-east-1 waited for a refill (a lower bound, not a speed).
+        assert!(started.elapsed() >= Duration::from_millis(90), "{free:?}");
+    }
+}

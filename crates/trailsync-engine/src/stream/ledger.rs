@@ -1,0 +1,195 @@
+//! Which records are fully applied, so that a shard's checkpoint never passes a record whose
+//! writes are not committed — while the work records cause is coalesced across records and
+//! shards and may finish out of order (a delayed NotFound retry holds back only its own shard).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::shards::later_sequence;
+
+/// One record's claim on the work it caused; the record is applied when all its tickets are
+/// done.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Ticket {
+    shard: Arc<str>,
+    serial: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    sequence_number: String,
+    pending: u32,
+}
+
+#[derive(Debug, Default)]
+struct ShardLog {
+    /// Serial number of `entries[0]`.
+    first: u64,
+    entries: VecDeque<Entry>,
+    /// The reader reached the end of the closed shard; the checkpoint that marks it finished.
+    end: Option<Option<String>>,
+}
+
+/// What may be committed now.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Advance {
+    /// (shard, sequence number) checkpoints covering only applied records.
+    pub checkpoints: Vec<(String, String)>,
+    /// Shards read to their end whose every record is applied: drained once this commits.
+    pub drained: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    shards: HashMap<Arc<str>, ShardLog>,
+}
+
+impl Ledger {
+    /// Registers a record, in shard order; it is applied once every [`Ledger::wait`] on its
+    /// ticket is matched by a [`Ledger::done`].
+    pub(crate) fn record(&mut self, shard: &Arc<str>, sequence_number: String) -> Ticket {
+        let log = self.shards.entry(shard.clone()).or_default();
+        let serial = log.first + log.entries.len() as u64;
+        log.entries.push_back(Entry {
+            sequence_number,
+            pending: 0,
+        });
+        Ticket {
+            shard: shard.clone(),
+            serial,
+        }
+    }
+
+    /// The record waits for one more piece of work.
+    pub(crate) fn wait(&mut self, ticket: &Ticket) {
+        if let Some(entry) = self.entry(ticket) {
+            entry.pending += 1;
+        }
+    }
+
+    /// One piece of work the record waited for is committed (or given up on).
+    pub(crate) fn done(&mut self, ticket: &Ticket) {
+        if let Some(entry) = self.entry(ticket) {
+            entry.pending = entry.pending.saturating_sub(1);
+        }
+    }
+
+    /// The shard's reader reached its end; `final_sequence` is the checkpoint that says so.
+    pub(crate) fn end(&mut self, shard: &Arc<str>, final_sequence: Option<String>) {
+        self.shards.entry(shard.clone()).or_default().end = Some(final_sequence);
+    }
+
+    /// Records not applied yet, over every shard.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.shards.values().map(|s| s.entries.len()).sum()
+    }
+
+    /// Pops every applied prefix: the checkpoints to commit with the next batch.
+    pub(crate) fn advance(&mut self) -> Advance {
+        let mut advance = Advance::default();
+        let mut finished = Vec::new();
+        for (shard, log) in &mut self.shards {
+            let mut last = None;
+            while log.entries.front().is_some_and(|e| e.pending == 0) {
+                if let Some(entry) = log.entries.pop_front() {
+                    log.first += 1;
+                    last = Some(entry.sequence_number);
+                }
+            }
+            if let (true, Some(end)) = (log.entries.is_empty(), &log.end) {
+                last = later_sequence(last, end.clone());
+                advance.drained.push(shard.to_string());
+                finished.push(shard.clone());
+            }
+            if let Some(last) = last {
+                advance.checkpoints.push((shard.to_string(), last));
+            }
+        }
+        for shard in finished {
+            self.shards.remove(&shard);
+        }
+        advance.checkpoints.sort();
+        advance.drained.sort();
+        advance
+    }
+
+    fn entry(&mut self, ticket: &Ticket) -> Option<&mut Entry> {
+        let log = self.shards.get_mut(&ticket.shard)?;
+        let index = ticket.serial.checked_sub(log.first)?;
+        log.entries.get_mut(usize::try_from(index).ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoints(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_checkpoint_stops_before_the_first_record_still_waiting() {
+        let a: Arc<str> = Arc::from("a");
+        let mut ledger = Ledger::default();
+        let r1 = ledger.record(&a, "1".into());
+        let r2 = ledger.record(&a, "2".into());
+        let r3 = ledger.record(&a, "3".into());
+        ledger.wait(&r1);
+        ledger.wait(&r2);
+        ledger.wait(&r2);
+        // r3 caused no work; r2 waits on two fetches (say, a delayed NotFound retry).
+        assert_eq!(ledger.advance(), Advance::default());
+        ledger.done(&r1);
+        ledger.done(&r2);
+        assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "1")]));
+        ledger.done(&r2);
+        assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "3")]));
+        assert_eq!(ledger.advance(), Advance::default(), "nothing new");
+        assert_eq!(ledger.outstanding(), 0);
+        // A stale ticket (its record already checkpointed) is harmless.
+        ledger.done(&r3);
+    }
+
+    #[test]
+    fn shards_advance_independently() {
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let mut ledger = Ledger::default();
+        let slow = ledger.record(&a, "10".into());
+        ledger.wait(&slow);
+        ledger.record(&a, "11".into());
+        ledger.record(&b, "5".into());
+        assert_eq!(ledger.advance().checkpoints, checkpoints(&[("b", "5")]));
+        ledger.done(&slow);
+        assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "11")]));
+    }
+
+    #[test]
+    fn a_shard_is_drained_once_its_last_record_is_applied() {
+        let p: Arc<str> = Arc::from("parent");
+        let mut ledger = Ledger::default();
+        let last = ledger.record(&p, "8".into());
+        ledger.wait(&last);
+        ledger.end(&p, Some("9".into()));
+        assert_eq!(ledger.advance(), Advance::default());
+        ledger.done(&last);
+        assert_eq!(
+            ledger.advance(),
+            Advance {
+                checkpoints: checkpoints(&[("parent", "9")]),
+                drained: vec!["parent".into()],
+            }
+        );
+        assert_eq!(ledger.advance(), Advance::default(), "reported once");
+
+        // Reaching the end with nothing read: drained at once, at the ending sequence number.
+        let q: Arc<str> = Arc::from("q");
+        ledger.end(&q, Some("0".into()));
+        let advance = ledger.advance();
+        assert_eq!(advance.drained, ["q"]);
+        assert_eq!(advance.checkpoints, checkpoints(&[("q", "0")]));
+    }
+}

@@ -1,0 +1,77 @@
+//! Reconciliation while streaming: every interval, each table is listed in full and handed to
+//! the processor, which writes it and removes this source's rows the listing did not see. It
+//! repairs what events cannot: events CloudTrail dropped (over 256 KB on the CloudWatch Logs
+//! path), changes not made through the API, anything missed while trailsync was down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use trailsync_catalog::{Resource, Table};
+
+use super::processor::Reconcile;
+use crate::{FetchError, Inventory, Location, Stats, SyncPlan};
+
+/// Reconciles every `interval` (the first one interval after the start) until stopped.
+pub(super) async fn every(
+    interval: Duration,
+    plan: Arc<SyncPlan>,
+    inventory: Arc<dyn Inventory>,
+    stats: Arc<Stats>,
+    tx: mpsc::Sender<Reconcile>,
+    stop: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        tracing::info!("reconciling every table against a full listing");
+        for table in plan.top_level() {
+            let (ack, answer) = oneshot::channel();
+            if tx.send(Reconcile::Start { table, ack }).await.is_err() {
+                return;
+            }
+            let Ok(sync_time) = answer.await else {
+                return;
+            };
+            let listings = tokio::select! {
+                _ = stop.cancelled() => return,
+                listings = list_everywhere(&plan, inventory.as_ref(), &stats, table) => listings,
+            };
+            let done = Reconcile::Done {
+                table,
+                sync_time,
+                listings,
+            };
+            if tx.send(done).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Lists `table` at each of its locations, a few at a time.
+async fn list_everywhere(
+    plan: &SyncPlan,
+    inventory: &dyn Inventory,
+    stats: &Stats,
+    table: &'static Table,
+) -> Vec<(Location, Result<Vec<Resource>, FetchError>)> {
+    let children = plan.children_of(table);
+    let children = children.as_slice();
+    futures::stream::iter(plan.locations_for(table))
+        .map(|location| async move {
+            Stats::add(&stats.fetches, 1);
+            let listing = inventory.list(&location, table, children).await;
+            (location, listing)
+        })
+        .buffer_unordered(plan.concurrency.max(1))
+        .collect()
+        .await
+}

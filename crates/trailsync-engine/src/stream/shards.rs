@@ -1,0 +1,296 @@
+//! The shards of a stream as a graph: which may be read now, and when one is finished.
+//!
+//! A split closes a shard and opens two children; a merge closes two and opens one. Records of
+//! a key are in the parent before they are in a child, so a child is read only once every parent
+//! is drained: read to its end and its last records committed. Parents that the stream no longer
+//! lists (past retention) count as drained.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use super::{ShardInfo, ShardRead};
+
+/// Compares Kinesis sequence numbers numerically. They are decimal strings: up to 128 bits on
+/// AWS (longer than any integer type SQL or JSON keeps), small integers on moto.
+pub fn compare_sequence(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// The later of two positions in a shard.
+pub fn later_sequence(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if compare_sequence(&a, &b) == Ordering::Less {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether a read shows the reader at the end of its shard. `position` is the last sequence
+/// number read (or resumed after); `ending` is the shard's `EndingSequenceNumber`, known once the
+/// shard is closed. The end is there when Kinesis hands out no next iterator (AWS), when the
+/// position reached the ending (moto keeps handing out iterators), or when a closed shard has
+/// nothing more and the read is caught up (a start after its last record: nothing to reach).
+pub(crate) fn reached_end(position: Option<&str>, ending: Option<&str>, read: &ShardRead) -> bool {
+    if read.closed {
+        return true;
+    }
+    let Some(ending) = ending else {
+        return false;
+    };
+    if position.is_some_and(|p| compare_sequence(p, ending) != Ordering::Less) {
+        return true;
+    }
+    read.records.is_empty() && read.millis_behind_latest == Some(0)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Known, not read yet: a parent is still being read.
+    Waiting,
+    Reading,
+    Drained,
+}
+
+#[derive(Debug)]
+struct Node {
+    info: ShardInfo,
+    state: State,
+}
+
+/// Every shard seen, and how far along each is.
+#[derive(Debug, Default)]
+pub(crate) struct ShardGraph {
+    nodes: BTreeMap<String, Node>,
+}
+
+impl ShardGraph {
+    /// Merges a ListShards answer: new shards are added (drained already when their checkpoint
+    /// is at their end), and known ones learn their ending. Returns the shards being read whose
+    /// ending is new, for their readers.
+    pub(crate) fn update(
+        &mut self,
+        listing: Vec<ShardInfo>,
+        checkpoints: &HashMap<String, String>,
+    ) -> Vec<(String, String)> {
+        let mut closed = Vec::new();
+        for info in listing {
+            match self.nodes.get_mut(&info.shard_id) {
+                Some(node) => {
+                    if node.info.ending_sequence_number != info.ending_sequence_number {
+                        if let (State::Reading, Some(ending)) =
+                            (node.state, &info.ending_sequence_number)
+                        {
+                            closed.push((info.shard_id.clone(), ending.clone()));
+                        }
+                        node.info.ending_sequence_number = info.ending_sequence_number;
+                    }
+                }
+                None => {
+                    let finished = match (
+                        checkpoints.get(&info.shard_id),
+                        &info.ending_sequence_number,
+                    ) {
+                        (Some(at), Some(ending)) => compare_sequence(at, ending) != Ordering::Less,
+                        _ => false,
+                    };
+                    let state = if finished {
+                        State::Drained
+                    } else {
+                        State::Waiting
+                    };
+                    self.nodes
+                        .insert(info.shard_id.clone(), Node { info, state });
+                }
+            }
+        }
+        closed
+    }
+
+    /// Shards that may be read now: waiting, with every parent drained or no longer listed.
+    /// They are marked as being read.
+    pub(crate) fn take_ready(&mut self) -> Vec<ShardInfo> {
+        let ready: Vec<String> = self
+            .nodes
+            .values()
+            .filter(|n| n.state == State::Waiting)
+            .filter(|n| {
+                [&n.info.parent_shard_id, &n.info.adjacent_parent_shard_id]
+                    .into_iter()
+                    .flatten()
+                    .all(|parent| {
+                        self.nodes
+                            .get(parent)
+                            .is_none_or(|p| p.state == State::Drained)
+                    })
+            })
+            .map(|n| n.info.shard_id.clone())
+            .collect();
+        ready
+            .into_iter()
+            .filter_map(|id| {
+                let node = self.nodes.get_mut(&id)?;
+                node.state = State::Reading;
+                Some(node.info.clone())
+            })
+            .collect()
+    }
+
+    /// Records that a shard was read to its end and everything from it is committed.
+    pub(crate) fn drained(&mut self, shard_id: &str) {
+        if let Some(node) = self.nodes.get_mut(shard_id) {
+            node.state = State::Drained;
+        }
+    }
+
+    /// How many shards are known, and how many of them are drained.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let drained = self
+            .nodes
+            .values()
+            .filter(|n| n.state == State::Drained)
+            .count();
+        (self.nodes.len(), drained)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Record;
+
+    fn shard(id: &str, parents: &[&str], ending: Option<&str>) -> ShardInfo {
+        ShardInfo {
+            shard_id: id.to_string(),
+            parent_shard_id: parents.first().map(|p| p.to_string()),
+            adjacent_parent_shard_id: parents.get(1).map(|p| p.to_string()),
+            ending_sequence_number: ending.map(str::to_string),
+        }
+    }
+
+    fn ids(shards: Vec<ShardInfo>) -> Vec<String> {
+        shards.into_iter().map(|s| s.shard_id).collect()
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers_of_any_length() {
+        use Ordering::*;
+        assert_eq!(compare_sequence("9", "10"), Less);
+        assert_eq!(compare_sequence("10", "9"), Greater);
+        assert_eq!(compare_sequence("007", "7"), Equal);
+        let aws_a = "49590338271490256608559692538361571095921575989136588898";
+        let aws_b = "49590338271490256608559692540925702759324208523137515618";
+        assert_eq!(compare_sequence(aws_a, aws_b), Less);
+        assert_eq!(compare_sequence(aws_b, "12"), Greater);
+        assert_eq!(compare_sequence("0", ""), Equal);
+        assert_eq!(
+            later_sequence(Some("12".into()), Some("9".into())),
+            Some("12".into())
+        );
+        assert_eq!(later_sequence(None, Some("0".into())), Some("0".into()));
+    }
+
+    #[test]
+    fn children_wait_until_every_parent_is_drained() {
+        let mut graph = ShardGraph::default();
+        graph.update(
+            vec![
+                shard("a", &[], Some("20")),
+                shard("b", &[], Some("30")),
+                shard("c", &[], None),
+                // a split into a1 and a2; a1 merged with b into m.
+                shard("a1", &["a"], Some("40")),
+                shard("a2", &["a"], None),
+                shard("m", &["a1", "b"], None),
+            ],
+            &HashMap::new(),
+        );
+        assert_eq!(ids(graph.take_ready()), ["a", "b", "c"]);
+        assert!(
+            graph.take_ready().is_empty(),
+            "each shard is handed out once"
+        );
+        graph.drained("a");
+        assert_eq!(ids(graph.take_ready()), ["a1", "a2"]);
+        graph.drained("a1");
+        assert!(graph.take_ready().is_empty(), "m still waits for b");
+        graph.drained("b");
+        assert_eq!(ids(graph.take_ready()), ["m"]);
+        assert_eq!(graph.counts(), (6, 3));
+    }
+
+    #[test]
+    fn a_parent_checkpointed_at_its_end_is_not_read_again() {
+        let checkpoints = HashMap::from([
+            ("p".to_string(), "0000120".to_string()),
+            ("q".to_string(), "99".to_string()),
+        ]);
+        let mut graph = ShardGraph::default();
+        graph.update(
+            vec![
+                shard("p", &[], Some("120")),
+                shard("q", &[], Some("100")),
+                shard("child", &["p"], None),
+                shard("orphan", &["expired"], None),
+            ],
+            &checkpoints,
+        );
+        // p is finished; q is one record short; a parent no longer listed is no obstacle.
+        assert_eq!(ids(graph.take_ready()), ["child", "orphan", "q"]);
+    }
+
+    #[test]
+    fn readers_learn_when_their_shard_closes() {
+        let mut graph = ShardGraph::default();
+        graph.update(vec![shard("a", &[], None)], &HashMap::new());
+        graph.take_ready();
+        let closed = graph.update(
+            vec![shard("a", &[], Some("7")), shard("a1", &["a"], None)],
+            &HashMap::new(),
+        );
+        assert_eq!(closed, [("a".to_string(), "7".to_string())]);
+        assert!(graph.take_ready().is_empty());
+    }
+
+    #[test]
+    fn the_end_of_a_shard() {
+        let read = |records: &[&str], closed, behind| ShardRead {
+            records: records
+                .iter()
+                .map(|s| Record {
+                    sequence_number: s.to_string(),
+                    data: Vec::new(),
+                })
+                .collect(),
+            closed,
+            millis_behind_latest: behind,
+        };
+        // AWS: no next iterator.
+        assert!(reached_end(None, None, &read(&[], true, None)));
+        // An open shard never ends, however caught up.
+        assert!(!reached_end(Some("5"), None, &read(&[], false, Some(0))));
+        // moto: the ending sequence number reached, compared as a number.
+        assert!(reached_end(
+            Some("10"),
+            Some("10"),
+            &read(&["10"], false, Some(0))
+        ));
+        assert!(!reached_end(
+            Some("9"),
+            Some("10"),
+            &read(&["9"], false, Some(5))
+        ));
+        assert!(reached_end(
+            Some("100"),
+            Some("99"),
+            &read(&[], false, Some(9))
+        ));
+        // A closed shard with nothing after the start position.
+        assert!(reached_end(None, Some("12"), &read(&[], false, Some(0))));
+        assert!(!reached_end(None, Some("12"), &read(&[], false, Some(300))));
+    }
+}
