@@ -129,6 +129,13 @@ pub enum DestinationError {
         context: Context,
         error: tokio::task::JoinError,
     },
+
+    /// One of several destinations a source writes to failed: which one, and how.
+    #[error("destination {name}: {error}")]
+    Named {
+        name: String,
+        error: Box<DestinationError>,
+    },
 }
 
 impl DestinationError {
@@ -138,6 +145,7 @@ impl DestinationError {
         match self {
             DestinationError::Connect { .. } | DestinationError::Task { .. } => true,
             DestinationError::Sqlite { error, .. } => sqlite_retryable(error),
+            DestinationError::Named { error, .. } => error.is_retryable(),
             DestinationError::Postgres { error, .. } => postgres_retryable(error),
             DestinationError::InvalidConnectionString { .. }
             | DestinationError::InvalidBatch { .. }

@@ -10,6 +10,7 @@
 //! AWS is behind two traits implemented by `trailsync-aws`: [`Inventory`] (list and fetch
 //! resources) and [`ShardSource`] (read a Kinesis stream).
 
+pub mod fanout;
 pub mod full_sync;
 mod inventory;
 pub mod limits;
@@ -18,6 +19,7 @@ mod progress;
 mod stats;
 pub mod stream;
 
+pub use fanout::{Fanout, Target};
 pub use inventory::{FetchError, Inventory, Location};
 pub use plan::SyncPlan;
 pub use stats::Stats;

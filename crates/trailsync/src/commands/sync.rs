@@ -13,7 +13,7 @@ use trailsync_config::{
 };
 use trailsync_destination::Destination;
 use trailsync_engine::stream::DefaultStart;
-use trailsync_engine::{Stats, StreamOptions, SyncPlan, full_sync};
+use trailsync_engine::{Fanout, Stats, StreamOptions, SyncPlan, Target, full_sync};
 
 use crate::{EXIT_RUNTIME, EXIT_USAGE};
 
@@ -47,11 +47,11 @@ async fn sync_all(config: Config) -> anyhow::Result<ExitCode> {
     tokio::spawn(cancel_on_signal(cancel.clone()));
     let mut sources = tokio::task::JoinSet::new();
     for source in config.sources.clone() {
-        let destination = destination_for(&config, &source)?.clone();
+        let destinations = destinations_for(&config, &source)?;
         let cancel = cancel.clone();
         sources.spawn(async move {
             let name = source.name.clone();
-            (name, sync_source(source, destination, cancel).await)
+            (name, sync_source(source, destinations, cancel).await)
         });
     }
     let mut ok = true;
@@ -76,44 +76,56 @@ async fn sync_all(config: Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn destination_for<'a>(
-    config: &'a Config,
+/// The destinations `source` writes to, in the order it names them.
+fn destinations_for(
+    config: &Config,
     source: &SourceConfig,
-) -> anyhow::Result<&'a DestinationConfig> {
-    let [name] = source.destinations.as_slice() else {
-        bail!(
-            "source {}: exactly one destination is supported per source for now (got {})",
-            source.name,
-            source.destinations.len()
-        );
-    };
-    config
+) -> anyhow::Result<Vec<DestinationConfig>> {
+    source
         .destinations
         .iter()
-        .find(|d| &d.name == name)
-        .with_context(|| format!("source {}: unknown destination {name}", source.name))
+        .map(|name| {
+            config
+                .destinations
+                .iter()
+                .find(|d| &d.name == name)
+                .cloned()
+                .with_context(|| format!("source {}: unknown destination {name}", source.name))
+        })
+        .collect()
 }
 
 /// Runs one source to completion; `Ok(false)` when parts of it failed but the rest went on.
 async fn sync_source(
     source: SourceConfig,
-    destination: DestinationConfig,
+    destinations: Vec<DestinationConfig>,
     cancel: CancellationToken,
 ) -> anyhow::Result<bool> {
     let tables = source.selected_tables();
-    let store: Arc<dyn Destination> = Arc::from(
-        trailsync_destination::connect(
+    let mut targets = Vec::with_capacity(destinations.len());
+    for destination in &destinations {
+        let mode = mode(destination.write_mode);
+        let connected = trailsync_destination::connect(
             kind(destination.kind),
             &destination.connection_string,
-            mode(destination.write_mode),
+            mode,
         )
         .await
-        .with_context(|| format!("destination {}", destination.name))?,
-    );
+        .with_context(|| format!("destination {}", destination.name))?;
+        targets.push(Target {
+            name: destination.name.clone(),
+            destination: connected,
+            mode,
+        });
+    }
+    // Always a fan-out, of one destination in the common case: one way to write.
+    let fanout = Fanout::new(targets);
+    let delete_stale = fanout.deletes_stale();
+    let store: Arc<dyn Destination> = Arc::new(fanout);
     store
         .migrate(&tables)
         .await
-        .with_context(|| format!("destination {}: migration", destination.name))?;
+        .with_context(|| format!("source {}: migration", source.name))?;
 
     let stats = Arc::new(Stats::default());
     let accounts = Accounts::resolve(&source.spec, stats.clone())
@@ -131,9 +143,14 @@ async fn sync_source(
         source_name: source.name.clone(),
         tables,
         locations: accounts.locations(),
-        delete_stale: destination.write_mode == WriteMode::OverwriteDeleteStale,
+        delete_stale,
         concurrency: source.spec.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-        batch_size: destination.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+        // The smallest batch any destination asks for suits them all.
+        batch_size: destinations
+            .iter()
+            .filter_map(|d| d.batch_size)
+            .min()
+            .unwrap_or(DEFAULT_BATCH_SIZE),
         not_found_retry_delay: NOT_FOUND_RETRY_DELAY,
     });
     let inventory = Arc::new(AwsInventory::new(accounts.clone()));
