@@ -561,3 +561,50 @@ async fn reconciliation_repairs_what_no_event_announced() {
         "{log}"
     );
 }
+
+/// SPEC 6: `kill -9` at any moment loses no change. The process is killed as soon as it has
+/// committed something, while records are still queued; the next run resumes from the
+/// checkpoints and the inventory ends equal to moto's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_change() {
+    let store = Store::sqlite();
+    let world = World::new().await;
+    let config = world.config(
+        &store,
+        &[
+            "full_sync: false",
+            "start_position: trim_horizon",
+            "reconcile_interval: \"0\"",
+            "coalesce_window: 100ms",
+        ],
+    );
+    let first = world.launch(12).await;
+    let placed_first = world.spread(&launches(&first)).await;
+    let mut trailsync = Trailsync::sync(&config);
+    trailsync
+        .eventually("something is committed", || async {
+            (!store.instances().await.is_empty()).then_some(())
+        })
+        .await;
+    trailsync.kill().await;
+
+    let more = world.launch(4).await;
+    let placed_more = world.spread(&launches(&more)).await;
+    let mut trailsync = Trailsync::sync(&config);
+    let all: Vec<String> = first.iter().chain(&more).cloned().collect();
+    wait_rows(
+        &trailsync,
+        &store,
+        &all,
+        "the restarted run applies every change",
+    )
+    .await;
+    let placed: Vec<Placement> = placed_first.into_iter().chain(placed_more).collect();
+    wait_checkpointed(&trailsync, &store, &placed).await;
+    stop(&mut trailsync).await;
+    assert_eq!(
+        store.instances().await.len(),
+        all.len(),
+        "the inventory is moto's state"
+    );
+}

@@ -272,6 +272,11 @@ impl Trailsync {
         }
     }
 
+    /// SIGKILL: no chance to finish anything; whatever was not committed must be read again.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("SIGKILL trailsync");
+    }
+
     /// What the process logged so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
