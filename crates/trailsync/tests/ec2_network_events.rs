@@ -4,6 +4,7 @@
 //! and a subnet, a changed launch permission, and deletions (a security group; an image with its
 //! child rows) found by the re-fetch coming back empty.
 
+#[macro_use]
 mod common;
 
 use aws_sdk_ec2::Client;
@@ -17,17 +18,8 @@ const REGION: &str = "us-east-1";
 const FRIEND: &str = "111122223333";
 const OTHER_FRIEND: &str = "444455556666";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_follows_ec2_network_changes() {
-    let store = Store::sqlite();
-    follow_network_changes(&store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_follows_ec2_network_changes() {
-    let store = Store::postgres().await;
-    follow_network_changes(&store).await;
-    store.cleanup().await;
+mod follows_ec2_network_changes {
+    in_both_destinations!(super::follow_network_changes);
 }
 
 async fn follow_network_changes(store: &Store) {

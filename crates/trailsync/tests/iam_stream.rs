@@ -2,6 +2,7 @@
 //! roles, users and groups with their child tables, then CloudTrail-shaped IAM events delivered
 //! CloudWatch Logs -> subscription filter -> Kinesis create, change, rename and delete rows.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -15,17 +16,8 @@ use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, cloudtrail};
 const REGION: &str = "us-east-1";
 const IAM: &str = "iam.amazonaws.com";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_follows_iam_through_the_stream() {
-    let store = Store::sqlite();
-    iam_through_the_stream(&store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_follows_iam_through_the_stream() {
-    let store = Store::postgres().await;
-    iam_through_the_stream(&store).await;
-    store.cleanup().await;
+mod follows_iam_through_the_stream {
+    in_both_destinations!(super::iam_through_the_stream);
 }
 
 async fn iam_through_the_stream(store: &Store) {

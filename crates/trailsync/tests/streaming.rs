@@ -6,6 +6,7 @@
 //! each, random partition keys) so that they spread over the shards; the tests start trailsync
 //! with `full_sync: false` where the rows must come from the events alone.
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -280,17 +281,8 @@ fn line_of(log: &str, message: &str, shard: &str) -> Option<usize> {
         .position(|l| l.contains(message) && l.contains(shard))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_restart_resumes_from_checkpoints() {
-    let store = Store::sqlite();
-    restart_resumes_from_checkpoints(&store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_restart_resumes_from_checkpoints() {
-    let store = Store::postgres().await;
-    restart_resumes_from_checkpoints(&store).await;
-    store.cleanup().await;
+mod restart_resumes_from_checkpoints_in {
+    in_both_destinations!(super::restart_resumes_from_checkpoints);
 }
 
 async fn restart_resumes_from_checkpoints(store: &Store) {

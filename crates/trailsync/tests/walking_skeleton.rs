@@ -2,6 +2,7 @@
 //! CloudTrail-shaped events delivered CloudWatch Logs -> subscription filter -> Kinesis change
 //! the inventory; SIGTERM stops the process cleanly with the checkpoint committed.
 
+#[macro_use]
 mod common;
 
 use common::{Store, Trailsync};
@@ -12,17 +13,8 @@ const REGION: &str = "us-east-1";
 const HOSTILE: &str = "'); DROP TABLE x; --";
 const NON_ASCII: &str = "naïve 日本語 🚀";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_follows_instances_through_the_stream() {
-    let store = Store::sqlite();
-    walking_skeleton(&store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_follows_instances_through_the_stream() {
-    let store = Store::postgres().await;
-    walking_skeleton(&store).await;
-    store.cleanup().await;
+mod follows_instances_through_the_stream {
+    in_both_destinations!(super::walking_skeleton);
 }
 
 async fn walking_skeleton(store: &Store) {

@@ -1,7 +1,7 @@
 //! Shared by the binary's integration tests: the destinations as a test reads them, the
 //! `trailsync` process, and polling.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -10,6 +10,26 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use trailsync_testkit::TestDatabase;
+
+/// Declares two tests, `sqlite` and `postgres`, running `$scenario(&store)` against each
+/// destination: a fresh SQLite file, and a fresh PostgreSQL database dropped afterwards.
+/// Used inside a module named after the scenario (`mod follows_x { in_both_destinations!(...); }`).
+macro_rules! in_both_destinations {
+    ($scenario:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            let store = crate::common::Store::sqlite();
+            $scenario(&store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            let store = crate::common::Store::postgres().await;
+            $scenario(&store).await;
+            store.cleanup().await;
+        }
+    };
+}
 
 /// How long a condition may take to become true before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
