@@ -9,7 +9,7 @@ mod common;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, LaunchPermission, LaunchPermissionModifications};
-use common::{Store, Trailsync};
+use common::{Store, StreamingSource, Trailsync};
 use serde_json::{Value as Json, json};
 use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, cloudtrail, ec2};
 
@@ -72,25 +72,21 @@ async fn follow_network_changes(store: &Store) {
         .expect("pipe");
 
     // moto does not implement DescribeImageAttribute lastLaunchedTime, so that child is skipped.
-    let config = format!(
-        r#"kind: source
-spec:
-  name: aws-network
-  path: cloudquery/aws
-  tables: ["aws_ec2_security_groups", "aws_ec2_subnets", "aws_ec2_vpcs", "aws_ec2_images"]
-  skip_tables: ["aws_ec2_image_last_launched_times"]
-  destinations: ["inventory"]
-  spec:
-    regions: ["{REGION}"]
-    endpoint_url: {endpoint}
-    event_based_sync:
-      kinesis_stream_arn: {arn}
----
-{destination}"#,
-        endpoint = moto.endpoint(),
-        arn = pipe.stream_arn(),
-        destination = store.destination_yaml("inventory"),
-    );
+    let config = StreamingSource {
+        name: "aws-network",
+        tables: &[
+            "aws_ec2_security_groups",
+            "aws_ec2_subnets",
+            "aws_ec2_vpcs",
+            "aws_ec2_images",
+        ],
+        skip_tables: &["aws_ec2_image_last_launched_times"],
+        region: REGION,
+        endpoint: &moto.endpoint(),
+        stream_arn: pipe.stream_arn(),
+        stream_options: &[],
+    }
+    .config(&[("inventory", store)]);
     let mut trailsync = Trailsync::sync(&config);
 
     // Full sync: a row per resource AWS reports, images with their launch permissions.

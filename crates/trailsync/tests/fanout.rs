@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use chrono::Utc;
-use common::{Store, Trailsync};
+use common::{Store, StreamingSource, Trailsync};
 use serde_json::json;
 use trailsync_catalog::{Resource, Row, Table};
 use trailsync_destination::{Checkpoint, Destination, Kind, WriteBatch, WriteMode, connect};
@@ -164,26 +164,16 @@ async fn one_source_keeps_sqlite_and_postgres_fresh() {
         .await
         .expect("pipe");
 
-    let config = format!(
-        r#"kind: source
-spec:
-  name: {SOURCE}
-  path: cloudquery/aws
-  tables: ["aws_ec2_instances"]
-  destinations: ["lite", "pg"]
-  spec:
-    regions: ["{REGION}"]
-    endpoint_url: {endpoint}
-    event_based_sync:
-      kinesis_stream_arn: {arn}
----
-{lite}---
-{pg}"#,
-        endpoint = moto.endpoint(),
-        arn = pipe.stream_arn(),
-        lite = lite.destination_yaml("lite"),
-        pg = pg.destination_yaml("pg"),
-    );
+    let config = StreamingSource {
+        name: SOURCE,
+        tables: &["aws_ec2_instances"],
+        skip_tables: &[],
+        region: REGION,
+        endpoint: &moto.endpoint(),
+        stream_arn: pipe.stream_arn(),
+        stream_options: &[],
+    }
+    .config(&[("lite", &lite), ("pg", &pg)]);
     let mut trailsync = Trailsync::sync(&config);
 
     for store in [&lite, &pg] {

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::Client;
-use common::{Store, Trailsync};
+use common::{Store, StreamingSource, Trailsync};
 use serde_json::{Value, json};
 use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, cloudtrail};
 
@@ -29,24 +29,16 @@ async fn iam_through_the_stream(store: &Store) {
         .await
         .expect("pipe");
 
-    let config = format!(
-        r#"kind: source
-spec:
-  name: aws-iam
-  path: cloudquery/aws
-  tables: ["aws_iam_roles", "aws_iam_users", "aws_iam_groups"]
-  destinations: ["inventory"]
-  spec:
-    regions: ["{REGION}"]
-    endpoint_url: {endpoint}
-    event_based_sync:
-      kinesis_stream_arn: {arn}
----
-{destination}"#,
-        endpoint = moto.endpoint(),
-        arn = pipe.stream_arn(),
-        destination = store.destination_yaml("inventory"),
-    );
+    let config = StreamingSource {
+        name: "aws-iam",
+        tables: &["aws_iam_roles", "aws_iam_users", "aws_iam_groups"],
+        skip_tables: &[],
+        region: REGION,
+        endpoint: &moto.endpoint(),
+        stream_arn: pipe.stream_arn(),
+        stream_options: &[],
+    }
+    .config(&[("inventory", store)]);
     let mut trailsync = Trailsync::sync(&config);
 
     // Full sync: every entity once for the account, children under their parents.

@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Store, Trailsync, summary_counter};
+use common::{EVENTS_ONLY, Store, StreamingSource, Trailsync, summary_counter};
 use serde_json::{Value, json};
 use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, Placement, cloudtrail, ec2};
 
@@ -45,18 +45,21 @@ impl World {
 
     /// trailsync's config: EC2 instances of one region, `stream` lines under `event_based_sync`.
     fn config(&self, store: &Store, stream: &[&str]) -> String {
-        self.config_for(store, "\"aws_ec2_instances\"", stream)
+        self.config_for(store, &["aws_ec2_instances"], stream)
     }
 
-    /// trailsync's config for these tables (a YAML list's items).
-    fn config_for(&self, store: &Store, tables: &str, stream: &[&str]) -> String {
-        let stream: String = stream.iter().map(|l| format!("      {l}\n")).collect();
-        format!(
-            "kind: source\nspec:\n  name: {SOURCE}\n  path: cloudquery/aws\n  tables: [{tables}]\n  destinations: [\"inventory\"]\n  spec:\n    regions: [\"{REGION}\"]\n    endpoint_url: {endpoint}\n    event_based_sync:\n      kinesis_stream_arn: {arn}\n{stream}---\n{destination}",
-            endpoint = self.moto.endpoint(),
-            arn = self.pipe.stream_arn(),
-            destination = store.destination_yaml("inventory"),
-        )
+    /// trailsync's config for these tables.
+    fn config_for(&self, store: &Store, tables: &[&str], stream: &[&str]) -> String {
+        StreamingSource {
+            name: SOURCE,
+            tables,
+            skip_tables: &[],
+            region: REGION,
+            endpoint: &self.moto.endpoint(),
+            stream_arn: self.pipe.stream_arn(),
+            stream_options: stream,
+        }
+        .config(&[("inventory", store)])
     }
 
     /// Puts each group of events as one record; then repeats groups until every shard holds
@@ -154,14 +157,7 @@ async fn events_spread_over_every_shard_all_land() {
     let placements = world.spread(&launches(&ids)).await;
     assert_eq!(shards_of(&placements).len(), SHARDS);
 
-    let config = world.config(
-        &store,
-        &[
-            "full_sync: false",
-            "start_position: trim_horizon",
-            "reconcile_interval: \"0\"",
-        ],
-    );
+    let config = world.config(&store, EVENTS_ONLY);
     let mut trailsync = Trailsync::sync(&config);
     wait_rows(&trailsync, &store, &ids, "every launched instance lands").await;
     wait_checkpointed(&trailsync, &store, &placements).await;
@@ -189,14 +185,7 @@ async fn splits_and_merges_lose_nothing_and_parents_drain_first() {
 
     let first = world.launch(6).await;
     let first_placements = world.spread(&launches(&first)).await;
-    let config = world.config(
-        &store,
-        &[
-            "full_sync: false",
-            "start_position: trim_horizon",
-            "reconcile_interval: \"0\"",
-        ],
-    );
+    let config = world.config(&store, EVENTS_ONLY);
     let mut trailsync = Trailsync::sync(&config);
     wait_rows(&trailsync, &store, &first, "the first launches land").await;
     wait_checkpointed(&trailsync, &store, &first_placements).await;
@@ -287,14 +276,7 @@ mod restart_resumes_from_checkpoints_in {
 
 async fn restart_resumes_from_checkpoints(store: &Store) {
     let world = World::new().await;
-    let config = world.config(
-        store,
-        &[
-            "full_sync: false",
-            "start_position: trim_horizon",
-            "reconcile_interval: \"0\"",
-        ],
-    );
+    let config = world.config(store, EVENTS_ONLY);
 
     let before = world.launch(5).await;
     let placed_before = world.spread(&launches(&before)).await;
@@ -356,14 +338,7 @@ async fn many_events_for_few_instances_cost_few_calls() {
     let placements = world.spread(&groups).await;
 
     world.moto.start_recording().await.expect("recording");
-    let config = world.config(
-        &store,
-        &[
-            "full_sync: false",
-            "start_position: trim_horizon",
-            "reconcile_interval: \"0\"",
-        ],
-    );
+    let config = world.config(&store, EVENTS_ONLY);
     let mut trailsync = Trailsync::sync(&config);
     wait_rows(&trailsync, &store, &ids, "every tagged instance is fetched").await;
     wait_checkpointed(&trailsync, &store, &placements).await;
@@ -397,7 +372,7 @@ async fn delete_events_remove_rows_and_their_children() {
     let image = register_shared_image(&world.ec2, &kept[0]).await;
     let config = world.config_for(
         &store,
-        "\"aws_ec2_instances\", \"aws_ec2_images\"",
+        &["aws_ec2_instances", "aws_ec2_images"],
         &["reconcile_interval: \"0\""],
     );
     let mut trailsync = Trailsync::sync(&config);

@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{Store, Trailsync};
+use common::{Store, StreamingSource, Trailsync};
 use serde_json::json;
 use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, cloudtrail, ec2};
 
@@ -32,24 +32,16 @@ async fn walking_skeleton(store: &Store) {
         .await
         .expect("pipe");
 
-    let config = format!(
-        r#"kind: source
-spec:
-  name: aws-demo
-  path: cloudquery/aws
-  tables: ["aws_ec2_instances"]
-  destinations: ["inventory"]
-  spec:
-    regions: ["{REGION}"]
-    endpoint_url: {endpoint}
-    event_based_sync:
-      kinesis_stream_arn: {arn}
----
-{destination}"#,
-        endpoint = moto.endpoint(),
-        arn = pipe.stream_arn(),
-        destination = store.destination_yaml("inventory"),
-    );
+    let config = StreamingSource {
+        name: "aws-demo",
+        tables: &["aws_ec2_instances"],
+        skip_tables: &[],
+        region: REGION,
+        endpoint: &moto.endpoint(),
+        stream_arn: pipe.stream_arn(),
+        stream_options: &[],
+    }
+    .config(&[("inventory", store)]);
     let mut trailsync = Trailsync::sync(&config);
 
     // Full sync: every seeded instance, tags unchanged byte for byte.

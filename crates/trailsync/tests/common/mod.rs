@@ -50,6 +50,52 @@ where
     }
 }
 
+/// One source syncing `tables` from moto and streaming from `stream_arn`: the config every
+/// end-to-end test writes, in CloudQuery's shape.
+pub struct StreamingSource<'a> {
+    pub name: &'a str,
+    pub tables: &'a [&'a str],
+    pub skip_tables: &'a [&'a str],
+    pub region: &'a str,
+    pub endpoint: &'a str,
+    pub stream_arn: &'a str,
+    /// Extra `event_based_sync` lines (`full_sync: false`, `reconcile_interval: 3s`, ...).
+    pub stream_options: &'a [&'a str],
+}
+
+/// `event_based_sync` options for tests whose rows must come from the events alone.
+pub const EVENTS_ONLY: &[&str] = &[
+    "full_sync: false",
+    "start_position: trim_horizon",
+    "reconcile_interval: \"0\"",
+];
+
+impl StreamingSource<'_> {
+    /// The config text: this source writing to every `(name, store)`, then those destinations.
+    pub fn config(&self, destinations: &[(&str, &Store)]) -> String {
+        let list = |items: &[&str]| serde_json::to_string(items).expect("strings serialise");
+        let names: Vec<&str> = destinations.iter().map(|(name, _)| *name).collect();
+        let mut yaml = format!(
+            "kind: source\nspec:\n  name: {}\n  path: cloudquery/aws\n  tables: {}\n  skip_tables: {}\n  destinations: {}\n  spec:\n    regions: [\"{}\"]\n    endpoint_url: {}\n    event_based_sync:\n      kinesis_stream_arn: {}\n",
+            self.name,
+            list(self.tables),
+            list(self.skip_tables),
+            list(&names),
+            self.region,
+            self.endpoint,
+            self.stream_arn,
+        );
+        for option in self.stream_options {
+            yaml.push_str(&format!("      {option}\n"));
+        }
+        for (name, store) in destinations {
+            yaml.push_str("---\n");
+            yaml.push_str(&store.destination_yaml(name));
+        }
+        yaml
+    }
+}
+
 /// A row of aws_ec2_instances, as a query reads it back.
 #[derive(Clone, Debug)]
 pub struct InstanceRow {
