@@ -5,7 +5,8 @@ use std::sync::Arc;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use trailsync_config::{AccountConfig, AwsSpec, Regions};
-use trailsync_engine::{Location, Stats};
+use trailsync_core::Location;
+use trailsync_engine::Stats;
 
 use crate::CallMeter;
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use aws_config::{Region, SdkConfig};
 use trailsync_catalog::{Resource, Table};
-use trailsync_engine::{FetchError, Inventory, Location};
+use trailsync_core::{FetchError, Inventory, Location};
 
 use crate::Accounts;
 use crate::tables::{self, Context};
@@ -21,7 +21,7 @@ impl AwsInventory {
         let account = self
             .accounts
             .get(&location.account_id)
-            .ok_or_else(|| FetchError::UnknownLocation(location.clone()))?;
+            .ok_or_else(|| FetchError::unknown_location(location))?;
         Ok(account
             .config
             .clone()
@@ -39,7 +39,7 @@ impl Inventory for AwsInventory {
         table: &'static Table,
         children: &[&'static Table],
     ) -> Result<Vec<Resource>, FetchError> {
-        let reader = tables::reader(table).ok_or(FetchError::Unsupported(table.name))?;
+        let reader = tables::reader(table).ok_or_else(|| FetchError::unsupported(table.name))?;
         let config = self.config(location)?;
         reader
             .list(&Context {
@@ -60,7 +60,7 @@ impl Inventory for AwsInventory {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let reader = tables::reader(table).ok_or(FetchError::Unsupported(table.name))?;
+        let reader = tables::reader(table).ok_or_else(|| FetchError::unsupported(table.name))?;
         let config = self.config(location)?;
         reader
             .fetch(

@@ -13,10 +13,11 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::time::Instant;
 use trailsync_config::StreamArn;
 
-use crate::errors::describe;
-use trailsync_engine::{
-    Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition, StreamError,
+use trailsync_core::{
+    Position, Record, SequenceNumber, ShardInfo, ShardRead, ShardReader, ShardSource, StreamError,
 };
+
+use crate::errors::{describe, kind};
 
 /// Kinesis allows 5 GetRecords per second per shard.
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -46,12 +47,9 @@ impl KinesisSource {
 
     fn error<E>(&self, operation: &str, e: SdkError<E>) -> StreamError
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        StreamError::Kinesis {
-            stream: self.arn.clone(),
-            message: format!("{operation}: {}", describe(&e)),
-        }
+        stream_error(&self.arn, operation, e)
     }
 }
 
@@ -81,7 +79,7 @@ impl ShardSource for KinesisSource {
                     ending_sequence_number: s
                         .sequence_number_range()
                         .and_then(|r| r.ending_sequence_number())
-                        .map(str::to_string),
+                        .and_then(SequenceNumber::new),
                 }
             }));
             match page.next_token() {
@@ -94,7 +92,7 @@ impl ShardSource for KinesisSource {
     async fn open(
         &self,
         shard_id: &str,
-        start: StartPosition,
+        start: Position,
     ) -> Result<Box<dyn ShardReader>, StreamError> {
         let mut reader = KinesisShardReader {
             client: self.client.clone(),
@@ -115,9 +113,9 @@ struct KinesisShardReader {
     client: Client,
     arn: String,
     shard_id: String,
-    start: StartPosition,
+    start: Position,
     /// The last sequence number returned: a fresh iterator resumes after it.
-    last_sequence: Option<String>,
+    last_sequence: Option<SequenceNumber>,
     iterator: Option<String>,
     next_poll: Instant,
     idle: Duration,
@@ -126,7 +124,7 @@ struct KinesisShardReader {
 impl KinesisShardReader {
     async fn new_iterator(&self) -> Result<Option<String>, StreamError> {
         let position = match &self.last_sequence {
-            Some(seq) => StartPosition::AfterSequenceNumber(seq.clone()),
+            Some(seq) => Position::After(seq.clone()),
             None => self.start.clone(),
         };
         let request = self
@@ -135,21 +133,19 @@ impl KinesisShardReader {
             .stream_arn(&self.arn)
             .shard_id(&self.shard_id);
         let request = match position {
-            StartPosition::AfterSequenceNumber(seq) => request
+            Position::After(seq) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .starting_sequence_number(seq),
-            StartPosition::AtTimestamp(t) => request
+                .starting_sequence_number(seq.as_str()),
+            Position::At(t) => request
                 .shard_iterator_type(ShardIteratorType::AtTimestamp)
                 .timestamp(DateTime::from_millis(t.timestamp_millis())),
-            StartPosition::TrimHorizon => {
-                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
-            }
-            StartPosition::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
+            Position::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
-        let answer = request.send().await.map_err(|e| StreamError::Kinesis {
-            stream: self.arn.clone(),
-            message: format!("GetShardIterator {}: {}", self.shard_id, describe(&e)),
-        })?;
+        let operation = format!("GetShardIterator {}", self.shard_id);
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| stream_error(&self.arn, &operation, e))?;
         Ok(answer.shard_iterator().map(str::to_string))
     }
 }
@@ -198,9 +194,15 @@ impl ShardReader for KinesisShardReader {
         let records: Vec<Record> = answer
             .records()
             .iter()
-            .map(|r| Record {
-                sequence_number: r.sequence_number().to_string(),
-                data: r.data().as_ref().to_vec(),
+            .filter_map(|r| {
+                let Some(sequence_number) = SequenceNumber::new(r.sequence_number()) else {
+                    tracing::warn!(shard = %self.shard_id, sequence_number = r.sequence_number(), "record with a malformed sequence number passed over");
+                    return None;
+                };
+                Some(Record {
+                    sequence_number,
+                    data: r.data().as_ref().to_vec(),
+                })
             })
             .collect();
         if let Some(last) = records.last() {
@@ -218,5 +220,18 @@ impl ShardReader for KinesisShardReader {
             millis_behind_latest: answer.millis_behind_latest(),
             records,
         })
+    }
+}
+
+/// A Kinesis error, transient or not as [`kind`] classifies it.
+fn stream_error<E>(stream: &str, operation: &str, error: SdkError<E>) -> StreamError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    StreamError {
+        stream: stream.to_string(),
+        message: format!("{operation}: {}", describe(&error)),
+        transient: kind(&error).is_transient(),
+        source: Some(Box::new(error)),
     }
 }

@@ -11,7 +11,7 @@ use trailsync_catalog::tables::{
     ec2_security_groups, ec2_subnets, ec2_vpcs,
 };
 use trailsync_catalog::{Resource, Table, Value};
-use trailsync_engine::{Inventory, Location};
+use trailsync_core::{Inventory, Location};
 use trailsync_testkit::{DEFAULT_ACCOUNT, Moto, ec2};
 
 const HOME: &str = "us-east-1";
@@ -277,7 +277,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         (&ec2_route_tables::TABLE, &seeded.route_table),
     ] {
         let fetched = fetch_one(&inventory, &here, table, id).await;
-        assert_eq!(text(&fetched, table.id_column.unwrap_or("")), *id);
+        assert_eq!(text(&fetched, table.id_column().unwrap_or("")), *id);
     }
     let image = inventory
         .fetch(

@@ -6,7 +6,7 @@ use aws_sdk_iam::types::{StatusType, Tag};
 use serde_json::{Value as Json, json};
 use trailsync_aws::{Account, Accounts, AwsInventory};
 use trailsync_catalog::{Resource, Row, Table, Value};
-use trailsync_engine::{Inventory, Location};
+use trailsync_core::{Inventory, Location};
 use trailsync_testkit::{DEFAULT_ACCOUNT, Moto};
 
 /// IAM is global: the engine lists and fetches it at this region.

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trailsync_aws::{Account, Accounts, AwsInventory};
 use trailsync_catalog::tables::{ecs_clusters, rds_clusters, rds_instances};
 use trailsync_catalog::{Resource, Value};
-use trailsync_engine::{Inventory, Location};
+use trailsync_core::{Inventory, Location};
 use trailsync_testkit::{DEFAULT_ACCOUNT, Moto, ec2};
 
 const REGION: &str = "us-east-1";

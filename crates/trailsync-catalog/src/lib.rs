@@ -16,7 +16,9 @@ pub mod tables;
 
 pub use resource::{ChildRows, Deletion, Resource};
 pub use row::{Row, RowError, Value, cq_id, to_pascal_case};
-pub use table::{CQ_COLUMNS, Column, ColumnType, Scope, Service, Table, col};
+pub use table::{
+    CQ_COLUMNS, Column, ColumnType, GLOBAL_REGION, IdForm, ResourceId, Scope, Service, Table, col,
+};
 
 /// Every table trailsync can sync, parents before their children.
 pub static TABLES: &[&Table] = &[
@@ -63,7 +65,7 @@ pub fn children(parent: &Table) -> impl Iterator<Item = &'static Table> + '_ {
     TABLES
         .iter()
         .copied()
-        .filter(move |t| t.parent == Some(parent.name))
+        .filter(move |t| t.parent == Some(parent))
 }
 
 /// The top-level tables (those without a parent), in catalog order.

@@ -48,12 +48,12 @@ fn every_table_matches_the_cloudquery_reference() {
             table.name
         );
         assert_eq!(
-            table.parent,
+            table.parent.map(|p| p.name),
             expected["parent"].as_str(),
             "parent of {}",
             table.name
         );
-        if let Some(id) = table.id_column {
+        if let Some(id) = table.id_column() {
             assert!(
                 table.column_index(id).is_some(),
                 "{}: id column {id}",

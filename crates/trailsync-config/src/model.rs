@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use trailsync_catalog::Table;
+use trailsync_core::{DestinationKind, WriteMode};
 
 /// How long events for one resource are gathered before it is re-fetched, when not configured.
 pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_secs(1);
@@ -183,88 +184,6 @@ pub struct DestinationConfig {
     pub batch_size: Option<usize>,
     /// Where the destination was declared, for messages.
     pub origin: Origin,
-}
-
-/// The database engine of a destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestinationKind {
-    /// CloudQuery's `sqlite` plugin: `connection_string` is a file path.
-    Sqlite,
-    /// CloudQuery's `postgresql` plugin: `connection_string` is a URL or key=value string.
-    Postgres,
-}
-
-impl DestinationKind {
-    /// Reads a CloudQuery plugin path: `sqlite` or `postgresql`, optionally prefixed with
-    /// `cloudquery/` and suffixed with `@VERSION`.
-    pub fn from_plugin_path(path: &str) -> Option<Self> {
-        let name = path.strip_prefix("cloudquery/").unwrap_or(path);
-        let name = name.split_once('@').map_or(name, |(name, _version)| name);
-        match name {
-            "sqlite" => Some(DestinationKind::Sqlite),
-            "postgresql" => Some(DestinationKind::Postgres),
-            _ => None,
-        }
-    }
-
-    /// CloudQuery's plugin name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DestinationKind::Sqlite => "sqlite",
-            DestinationKind::Postgres => "postgresql",
-        }
-    }
-}
-
-impl fmt::Display for DestinationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// CloudQuery's `write_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WriteMode {
-    /// Upsert by primary key and delete the source's rows a full sync did not see (default).
-    #[default]
-    OverwriteDeleteStale,
-    /// Upsert by primary key; never delete stale rows.
-    Overwrite,
-    /// Insert every row, keeping history.
-    Append,
-}
-
-impl WriteMode {
-    /// The spelling used in config files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteMode::OverwriteDeleteStale => "overwrite-delete-stale",
-            WriteMode::Overwrite => "overwrite",
-            WriteMode::Append => "append",
-        }
-    }
-}
-
-impl FromStr for WriteMode {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "overwrite-delete-stale" => Ok(WriteMode::OverwriteDeleteStale),
-            "overwrite" => Ok(WriteMode::Overwrite),
-            "append" => Ok(WriteMode::Append),
-            _ => Err(UnknownValue::new(
-                s,
-                "overwrite-delete-stale, overwrite or append",
-            )),
-        }
-    }
-}
-
-impl fmt::Display for WriteMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// The document a source or destination came from.
@@ -549,25 +468,5 @@ mod tests {
         assert!(!is_account_id("12345678901"));
         assert!(is_role_arn("arn:aws:iam::111122223333:role/path/reader"));
         assert!(!is_role_arn("arn:aws:iam::111122223333:user/reader"));
-    }
-
-    #[test]
-    fn destination_plugin_paths() {
-        use DestinationKind::*;
-        assert_eq!(DestinationKind::from_plugin_path("sqlite"), Some(Sqlite));
-        assert_eq!(
-            DestinationKind::from_plugin_path("cloudquery/sqlite"),
-            Some(Sqlite)
-        );
-        assert_eq!(
-            DestinationKind::from_plugin_path("cloudquery/postgresql@v8.0.0"),
-            Some(Postgres)
-        );
-        assert_eq!(
-            DestinationKind::from_plugin_path("postgresql@latest"),
-            Some(Postgres)
-        );
-        assert_eq!(DestinationKind::from_plugin_path("cloudquery/mysql"), None);
-        assert_eq!(DestinationKind::from_plugin_path("other/sqlite"), None);
     }
 }

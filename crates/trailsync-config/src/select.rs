@@ -75,7 +75,7 @@ impl Lineages {
             all.iter().enumerate().map(|(i, t)| (t.name, i)).collect();
         let parents = all
             .iter()
-            .map(|t| t.parent.and_then(|p| index.get(p).copied()))
+            .map(|t| t.parent.and_then(|p| index.get(p.name).copied()))
             .collect();
         Lineages { parents }
     }

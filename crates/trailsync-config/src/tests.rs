@@ -4,6 +4,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use trailsync_catalog::{Scope, Service, Table};
+use trailsync_core::{DestinationKind, WriteMode};
 
 use super::*;
 
@@ -713,27 +714,26 @@ proptest! {
 
 // ---- table selection -----------------------------------------------------------------------------
 
-const fn table(name: &'static str, parent: Option<&'static str>) -> Table {
+const fn table(name: &'static str, parent: Option<&'static Table>) -> Table {
     Table {
         name,
         service: Service::Iam,
         scope: Scope::Global,
         parent,
         primary_key: &["arn"],
-        id_column: None,
+        id: None,
         columns: &[],
     }
 }
 
 static ROLES: Table = table("aws_iam_roles", None);
-static ROLE_POLICIES: Table = table("aws_iam_role_policies", Some("aws_iam_roles"));
-static ROLE_LAST_ACCESSED: Table =
-    table("aws_iam_role_last_accessed_details", Some("aws_iam_roles"));
+static ROLE_POLICIES: Table = table("aws_iam_role_policies", Some(&ROLES));
+static ROLE_LAST_ACCESSED: Table = table("aws_iam_role_last_accessed_details", Some(&ROLES));
 static USERS: Table = table("aws_iam_users", None);
-static USER_KEYS: Table = table("aws_iam_user_access_keys", Some("aws_iam_users"));
+static USER_KEYS: Table = table("aws_iam_user_access_keys", Some(&USERS));
 static NODE_A: Table = table("aws_x_a", None);
-static NODE_B: Table = table("aws_x_b", Some("aws_x_a"));
-static NODE_C: Table = table("aws_x_c", Some("aws_x_b"));
+static NODE_B: Table = table("aws_x_b", Some(&NODE_A));
+static NODE_C: Table = table("aws_x_c", Some(&NODE_B));
 
 static FAKE: &[&Table] = &[
     &ROLES,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use globset::Glob;
 use trailsync_catalog::Table;
+use trailsync_core::{DestinationKind, WriteMode};
 
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::load;
@@ -860,18 +861,7 @@ impl Walker<'_> {
     }
 
     fn plugin(&mut self, node: &Node, at: &At) -> Option<DestinationKind> {
-        let path = self.string(node, at)?;
-        let kind = DestinationKind::from_plugin_path(&path);
-        if kind.is_none() {
-            self.error(
-                at,
-                node.line,
-                format!(
-                    "unknown destination plugin {path:?}; expected sqlite or postgresql, optionally as cloudquery/NAME or NAME@VERSION"
-                ),
-            );
-        }
-        kind
+        self.parsed::<DestinationKind>(node, at)
     }
 
     // ---- readers: each reports its own problems and returns None on them ------------------------

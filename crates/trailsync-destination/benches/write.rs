@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value as Json, json};
 use trailsync_catalog::{Resource, Row, tables::ec2_instances};
-use trailsync_destination::{
-    Checkpoint, Destination, DestinationError, Kind, WriteBatch, WriteMode, connect,
+use trailsync_core::{
+    Checkpoint, Destination, DestinationError, DestinationKind as Kind, Position, SequenceNumber,
+    WriteBatch, WriteMode,
 };
+use trailsync_destination::connect;
 
 const RESOURCES: usize = 20_000;
 const BATCH: usize = 500;
@@ -137,7 +139,7 @@ async fn run(
             source_name: SOURCE.to_string(),
             stream_arn: STREAM_ARN.to_string(),
             shard_id: "shardId-000000000000".to_string(),
-            sequence_number: format!("{:056}", i),
+            position: Position::After(SequenceNumber::new(format!("{:056}", i)).expect("digits")),
         });
         let commit = Instant::now();
         destination.write(&batch).await?;

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::Kind;
+use trailsync_core::{DestinationKind as Kind, ErrorKind};
 
 /// What a destination was doing when it failed; part of every error so a log line says where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,13 +84,15 @@ impl fmt::Display for Context {
     }
 }
 
-/// Why a destination call failed. Nothing of a failed [`write`](crate::Destination::write) was
-/// committed, whatever the variant.
+/// Why a destination call failed, in the database's own terms. Nothing of a failed
+/// [`write`](trailsync_core::Destination::write) was committed, whatever the variant. Crosses the
+/// [`Destination`](trailsync_core::Destination) port as a [`trailsync_core::DestinationError`]
+/// that keeps this error and whether it is worth retrying.
 ///
 /// Each message is complete on one line (the database's own message included), so the
 /// underlying errors are kept in the variants rather than also returned as `source()`.
 #[derive(Debug, thiserror::Error)]
-pub enum DestinationError {
+pub enum Error {
     /// The connection string cannot be used; fix the configuration.
     #[error("{kind} connection string is invalid: {reason}")]
     InvalidConnectionString { kind: Kind, reason: String },
@@ -119,6 +121,12 @@ pub enum DestinationError {
     #[error("invalid write to {table}: {reason}")]
     InvalidBatch { table: &'static str, reason: String },
 
+    /// A stored checkpoint is not a position trailsync writes (edited by hand, or corrupted).
+    #[error(
+        "checkpoint of shard {shard} is unreadable ({stored:?}); delete its row to start the shard afresh"
+    )]
+    InvalidCheckpoint { shard: String, stored: String },
+
     /// An existing table cannot be brought to the catalog's shape without dropping data.
     #[error("cannot migrate {table}: {reason}")]
     Migration { table: &'static str, reason: String },
@@ -129,27 +137,20 @@ pub enum DestinationError {
         context: Context,
         error: tokio::task::JoinError,
     },
-
-    /// One of several destinations a source writes to failed: which one, and how.
-    #[error("destination {name}: {error}")]
-    Named {
-        name: String,
-        error: Box<DestinationError>,
-    },
 }
 
-impl DestinationError {
+impl Error {
     /// Whether trying the same call again later may succeed: the database was unreachable, busy,
     /// or lost the connection, as opposed to a batch or schema the database will always refuse.
     pub fn is_retryable(&self) -> bool {
         match self {
-            DestinationError::Connect { .. } | DestinationError::Task { .. } => true,
-            DestinationError::Sqlite { error, .. } => sqlite_retryable(error),
-            DestinationError::Named { error, .. } => error.is_retryable(),
-            DestinationError::Postgres { error, .. } => postgres_retryable(error),
-            DestinationError::InvalidConnectionString { .. }
-            | DestinationError::InvalidBatch { .. }
-            | DestinationError::Migration { .. } => false,
+            Error::Connect { .. } | Error::Task { .. } => true,
+            Error::Sqlite { error, .. } => sqlite_retryable(error),
+            Error::Postgres { error, .. } => postgres_retryable(error),
+            Error::InvalidConnectionString { .. }
+            | Error::InvalidBatch { .. }
+            | Error::InvalidCheckpoint { .. }
+            | Error::Migration { .. } => false,
         }
     }
 }
@@ -206,4 +207,15 @@ pub(crate) fn describe_postgres(error: &tokio_postgres::Error) -> String {
         text.push_str(hint);
     }
     text.replace('\n', "; ")
+}
+
+impl From<Error> for trailsync_core::DestinationError {
+    fn from(error: Error) -> Self {
+        let kind = if error.is_retryable() {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Refused
+        };
+        trailsync_core::DestinationError::new(kind, error)
+    }
 }

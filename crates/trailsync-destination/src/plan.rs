@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use trailsync_catalog::{ColumnType, Deletion, Resource, Row, Table, Value};
 use uuid::Uuid;
 
-use crate::errors::{Context, DestinationError, Operation};
+use crate::errors::{Context, Error, Operation};
 use crate::sql::{self, Dialect, Scope};
-use crate::{WriteBatch, WriteMode};
+use trailsync_core::{Position, WriteBatch, WriteMode};
 
 /// Child tables deeper than this are a cycle in the declarations, not a real hierarchy.
 const MAX_DEPTH: usize = 16;
@@ -24,6 +24,8 @@ const MAX_DEPTH: usize = 16;
 pub(crate) enum Param<'a> {
     Value(&'a Value),
     Text(&'a str),
+    /// A shard position, bound as its stored text.
+    Position(&'a Position),
     Uuid(Uuid),
     Timestamp(DateTime<Utc>),
     Null,
@@ -95,7 +97,7 @@ impl Known {
             .0
             .values()
             .copied()
-            .filter(|t| t.parent == Some(parent))
+            .filter(|t| t.parent.is_some_and(|p| p.name == parent))
             .collect();
         children.sort_by_key(|t| t.name);
         for child in children {
@@ -112,13 +114,11 @@ impl Known {
         let mut current = target;
         loop {
             match current.parent {
-                Some(parent) if parent == root.name => break,
+                Some(parent) if parent == root => break,
                 Some(parent) if path.len() < MAX_DEPTH => {
-                    current = self
-                        .0
-                        .get(parent)
-                        .copied()
-                        .ok_or_else(|| format!("its parent table {parent} was not migrated"))?;
+                    current = self.0.get(parent.name).copied().ok_or_else(|| {
+                        format!("its parent table {} was not migrated", parent.name)
+                    })?;
                     path.push(current);
                 }
                 _ => return Err(format!("it is not a child table of {}", root.name)),
@@ -138,7 +138,7 @@ pub(crate) fn write<'a>(
     mode: WriteMode,
     known: &Known,
     batch: &'a WriteBatch,
-) -> Result<Vec<Step<'a>>, DestinationError> {
+) -> Result<Vec<Step<'a>>, Error> {
     let keyed = mode.is_keyed();
     let mut known = known.clone();
     for resource in &batch.upserts {
@@ -211,7 +211,7 @@ pub(crate) fn write<'a>(
     if keyed {
         children.dedupe();
     }
-    children.sort_by_depth(&known);
+    children.sort_by_depth();
     children.insert_steps(dialect, batch, keyed, operation, &mut steps);
 
     for deletion in &batch.deletes {
@@ -227,7 +227,7 @@ fn delete_steps<'a>(
     known: &Known,
     deletion: &'a Deletion,
     steps: &mut Vec<Step<'a>>,
-) -> Result<(), DestinationError> {
+) -> Result<(), Error> {
     let table = deletion.table;
     if deletion.filter.is_empty() {
         return Err(invalid(
@@ -269,7 +269,7 @@ pub(crate) fn delete_stale<'a>(
     source: &'a str,
     before: DateTime<Utc>,
     filter: &'a [(&'static str, Value)],
-) -> Result<Vec<Step<'a>>, DestinationError> {
+) -> Result<Vec<Step<'a>>, Error> {
     let checked = checked_filter(table, filter)?;
     let condition = sql::stale_condition(dialect, checked.iter().map(|(c, v)| (*c, is_null(v))));
     let mut params = vec![Param::Text(source), Param::Timestamp(before)];
@@ -339,7 +339,7 @@ fn checkpoint_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec
                     Param::Text(&c.source_name),
                     Param::Text(&c.stream_arn),
                     Param::Text(&c.shard_id),
-                    Param::Text(&c.sequence_number),
+                    Param::Position(&c.position),
                     Param::Timestamp(now),
                 ]
             })
@@ -420,17 +420,13 @@ impl<'a> Grouped<'a> {
         }
     }
 
-    fn sort_by_depth(&mut self, known: &Known) {
+    fn sort_by_depth(&mut self) {
         let depth = |t: &Table| {
             let mut depth = 0;
             let mut parent = t.parent;
-            while let Some(name) = parent {
+            while let Some(table) = parent {
                 depth += 1;
-                parent = known
-                    .0
-                    .get(name)
-                    .and_then(|p| p.parent)
-                    .filter(|_| depth < MAX_DEPTH);
+                parent = table.parent.filter(|_| depth < MAX_DEPTH);
             }
             depth
         };
@@ -502,7 +498,7 @@ fn key_text(row: &Row) -> String {
 
 /// Refuses a row that does not fit its table: a wrong arity or value type would otherwise land
 /// in SQLite unnoticed, and fail in PostgreSQL with less context.
-fn check_row(row: &Row, keyed: bool) -> Result<(), DestinationError> {
+fn check_row(row: &Row, keyed: bool) -> Result<(), Error> {
     let table = row.table;
     if row.values.len() != table.columns.len() {
         return Err(invalid(
@@ -545,7 +541,7 @@ fn check_row(row: &Row, keyed: bool) -> Result<(), DestinationError> {
 fn checked_filter<'f>(
     table: &'static Table,
     filter: &'f [(&'static str, Value)],
-) -> Result<Vec<(&'static str, &'f Value)>, DestinationError> {
+) -> Result<Vec<(&'static str, &'f Value)>, Error> {
     filter
         .iter()
         .map(|(name, value)| {
@@ -598,7 +594,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Refuses to upsert into a table keyed differently from the catalog: every write would fail.
-pub(crate) fn check_key(table: &'static Table, existing: &[&str]) -> Result<(), DestinationError> {
+pub(crate) fn check_key(table: &'static Table, existing: &[&str]) -> Result<(), Error> {
     let mut expected: Vec<&str> = sql::key_columns(table).to_vec();
     let mut found: Vec<&str> = existing.to_vec();
     expected.sort_unstable();
@@ -606,7 +602,7 @@ pub(crate) fn check_key(table: &'static Table, existing: &[&str]) -> Result<(), 
     if expected == found {
         return Ok(());
     }
-    Err(DestinationError::Migration {
+    Err(Error::Migration {
         table: table.name,
         reason: format!(
             "its primary key is ({}) but the catalog's is ({}); upserts need the catalog's key \
@@ -617,8 +613,8 @@ pub(crate) fn check_key(table: &'static Table, existing: &[&str]) -> Result<(), 
     })
 }
 
-fn invalid(table: &'static Table, reason: String) -> DestinationError {
-    DestinationError::InvalidBatch {
+fn invalid(table: &'static Table, reason: String) -> Error {
+    Error::InvalidBatch {
         table: table.name,
         reason,
     }

@@ -463,17 +463,17 @@ mod tests {
         scope: Where::Regional,
         parent: None,
         primary_key: &["arn"],
-        id_column: None,
+        id: None,
         columns: &[col("arn", ColumnType::Text), col("n", ColumnType::BigInt)],
     };
     static CHILD: Table = Table {
         name: "c",
-        parent: Some("p"),
+        parent: Some(&PARENT),
         ..PARENT
     };
     static GRANDCHILD: Table = Table {
         name: "g",
-        parent: Some("c"),
+        parent: Some(&CHILD),
         ..PARENT
     };
 

@@ -6,14 +6,13 @@
 //! from the lowest checkpoint across destinations (from the default start if one lacks it):
 //! destinations that were ahead see records again, which is safe as refreshes are idempotent.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use trailsync_catalog::{Table, Value};
-use trailsync_destination::{Destination, DestinationError, WriteBatch, WriteMode, WriteSummary};
-
-use crate::stream::compare_sequence;
+use trailsync_core::{
+    Destination, DestinationError, Position, WriteBatch, WriteMode, WriteSummary,
+};
 
 /// One destination of a fan-out, with the settings that differ per destination.
 pub struct Target {
@@ -45,10 +44,7 @@ impl Fanout {
 
 /// Names a destination's error, so a failure says which destination it was.
 fn named(target: &Target) -> impl FnOnce(DestinationError) -> DestinationError + '_ {
-    |error| DestinationError::Named {
-        name: target.name.clone(),
-        error: Box::new(error),
-    }
+    |error| error.named(&target.name)
 }
 
 #[async_trait::async_trait]
@@ -103,35 +99,31 @@ impl Destination for Fanout {
         Ok(deleted)
     }
 
-    /// Per shard, the lowest sequence number across destinations; a shard some destination
-    /// has no checkpoint for is left out, so it starts from the default start.
+    /// Per shard, the earliest position across destinations; a shard some destination has no
+    /// checkpoint for is left out, so it starts from the default start.
     async fn checkpoints(
         &self,
         source: &str,
         stream_arn: &str,
-    ) -> Result<HashMap<String, String>, DestinationError> {
-        let mut lowest: Option<HashMap<String, String>> = None;
+    ) -> Result<HashMap<String, Position>, DestinationError> {
+        let mut earliest: Option<HashMap<String, Position>> = None;
         for target in &self.targets {
             let mut theirs = target
                 .destination
                 .checkpoints(source, stream_arn)
                 .await
                 .map_err(named(target))?;
-            lowest = Some(match lowest {
+            earliest = Some(match earliest {
                 None => theirs,
                 Some(ours) => ours
                     .into_iter()
-                    .filter_map(|(shard, sequence)| {
+                    .filter_map(|(shard, position)| {
                         let other = theirs.remove(&shard)?;
-                        let min = match compare_sequence(&other, &sequence) {
-                            Ordering::Less => other,
-                            _ => sequence,
-                        };
-                        Some((shard, min))
+                        Some((shard, position.min(other)))
                     })
                     .collect(),
             });
         }
-        Ok(lowest.unwrap_or_default())
+        Ok(earliest.unwrap_or_default())
     }
 }

@@ -6,10 +6,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use trailsync_catalog::{Resource, Table};
-use trailsync_destination::{Destination, DestinationError, WriteBatch};
+use trailsync_core::{Destination, DestinationError, FetchError, Inventory, Location, WriteBatch};
 
 use crate::progress::Progress;
-use crate::{FetchError, Inventory, Location, Stats, SyncPlan};
+use crate::{Stats, SyncPlan};
 
 /// A (table, location) that could not be listed; the rest of the sync went on.
 #[derive(Debug)]

@@ -7,12 +7,17 @@
 //! destination transaction as the writes it caused, so nothing is acknowledged before it is
 //! stored. [`limits`] holds the token buckets that pace AWS calls; [`Stats`] counts everything.
 //!
-//! AWS is behind two traits implemented by `trailsync-aws`: [`Inventory`] (list and fetch
-//! resources) and [`ShardSource`] (read a Kinesis stream).
+//! The outside world is behind the ports of `trailsync-core`: [`Inventory`] (list and fetch
+//! resources) and [`ShardSource`] (read a Kinesis stream), implemented by `trailsync-aws`, and
+//! [`Destination`], implemented by `trailsync-destination`. The engine links neither the AWS SDK
+//! nor a SQL driver.
+//!
+//! [`Inventory`]: trailsync_core::Inventory
+//! [`ShardSource`]: trailsync_core::ShardSource
+//! [`Destination`]: trailsync_core::Destination
 
 pub mod fanout;
 pub mod full_sync;
-mod inventory;
 pub mod limits;
 mod plan;
 mod progress;
@@ -20,10 +25,6 @@ mod stats;
 pub mod stream;
 
 pub use fanout::{Fanout, Target};
-pub use inventory::{FetchError, Inventory, Location};
 pub use plan::SyncPlan;
 pub use stats::Stats;
-pub use stream::{
-    DefaultStart, Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition,
-    StreamError, StreamOptions,
-};
+pub use stream::{DefaultStart, StreamOptions};

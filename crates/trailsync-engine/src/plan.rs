@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use trailsync_catalog::{Scope, Table};
 
-use crate::Location;
+use trailsync_catalog::GLOBAL_REGION;
+use trailsync_core::Location;
 
 /// What one source syncs and where it writes: everything the engine needs from the config.
 #[derive(Clone, Debug)]
@@ -35,7 +36,7 @@ impl SyncPlan {
         self.tables
             .iter()
             .copied()
-            .filter(|t| t.parent == Some(parent.name))
+            .filter(|t| t.parent == Some(parent))
             .collect()
     }
 
@@ -73,6 +74,3 @@ impl SyncPlan {
         }
     }
 }
-
-/// The region global services (IAM) are reached and reported in.
-pub const GLOBAL_REGION: &str = "us-east-1";

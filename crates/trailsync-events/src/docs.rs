@@ -2,16 +2,23 @@
 
 use std::fmt::Write;
 
-use crate::routes::{IdForm, Ids, ROUTES, TABLES, id_form, routes_for_table};
+use trailsync_catalog::IdForm;
+
+use crate::routes::{Ids, routed_tables, routes, routes_for_table};
 
 /// The events page: every supported event, per table, with its action and where its ids are.
 pub fn events_markdown() -> String {
     let mut md = String::new();
     md.push_str(HEADER);
-    let _ = writeln!(md, "{} events on {} tables.\n", event_count(), TABLES.len());
-    for table in TABLES {
-        let _ = writeln!(md, "## `{table}`\n");
-        if let Some(note) = id_note(id_form(table)) {
+    let _ = writeln!(
+        md,
+        "{} events on {} tables.\n",
+        event_count(),
+        routed_tables().count()
+    );
+    for table in routed_tables() {
+        let _ = writeln!(md, "## `{}`\n", table.name);
+        if let Some(note) = table.id.and_then(|id| id_note(id.form)) {
             let _ = writeln!(md, "{note}\n");
         }
         md.push_str("| Source | Event | Action | Resource ids |\n|---|---|---|---|\n");
@@ -58,7 +65,7 @@ cause.
 ";
 
 fn event_count() -> usize {
-    let mut events: Vec<(&str, &str)> = ROUTES.iter().map(|r| (r.source, r.name)).collect();
+    let mut events: Vec<(&str, &str)> = routes().iter().map(|r| (r.source, r.name)).collect();
     events.sort_unstable();
     events.dedup();
     events.len()

@@ -73,7 +73,7 @@ impl Explanation {
                 let resources = changes
                     .into_iter()
                     .map(|change| Resource {
-                        table: change.table.to_owned(),
+                        table: change.table.name.to_owned(),
                         id: match change.target {
                             Target::Id(id) => Some(id),
                             Target::Refresh => None,

@@ -14,7 +14,8 @@
 //! 3. [`explain()`](mod@explain) renders both for people (`--format text`) and programs
 //!    (`--format json`).
 //!
-//! Which events change which tables is data, in [`routes::ROUTES`]; the docs page
+//! Which events change which tables is data, in [`routes::ROUTES`] (plus the tagging rows the
+//! catalog's tag prefixes derive, see [`routes()`]); the docs page
 //! `docs/EVENTS.md` is rendered from it by [`events_markdown`].
 
 mod decode;
@@ -32,4 +33,4 @@ pub use docs::events_markdown;
 pub use event::{CloudTrailEvent, EventError};
 pub use explain::{Explanation, Format, Report, explain};
 pub use route::{Action, Change, IgnoreReason, Outcome, Target, region_of, route};
-pub use routes::{ROUTES, Route, TABLES, routes_for_table};
+pub use routes::{ROUTES, Route, routed_tables, routes, routes_for_event, routes_for_table};

@@ -8,8 +8,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use trailsync_catalog::{GLOBAL_REGION, Service, Table};
+
 use crate::event::CloudTrailEvent;
-use crate::routes::{GLOBAL_SOURCES, IdForm, Ids, Route, id_form, routes_for_event};
+use crate::routes::{Ids, Route, routes_for_event};
 
 /// What an event means for the inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +38,7 @@ pub enum IgnoreReason {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Change {
     /// The top-level table; its child tables are re-fetched with it.
-    pub table: &'static str,
+    pub table: &'static Table,
     /// Empty if the event names no account.
     pub account_id: String,
     /// `us-east-1` for IAM, which is global; otherwise the event's region.
@@ -99,10 +101,10 @@ pub fn route(event: &CloudTrailEvent) -> Outcome {
     }
     let region = region_of(event);
     let mut changes: Vec<Change> = Vec::new();
-    let mut seen: HashSet<(&str, Target, Action)> = HashSet::new();
+    let mut seen: HashSet<(&'static str, Target, Action)> = HashSet::new();
     for route in routes_for_event(&event.event_source, &event.event_name) {
         for target in targets(route, event) {
-            if seen.insert((route.table, target.clone(), route.action)) {
+            if seen.insert((route.table.name, target.clone(), route.action)) {
                 changes.push(Change {
                     table: route.table,
                     account_id: event.recipient_account_id.clone(),
@@ -120,22 +122,25 @@ pub fn route(event: &CloudTrailEvent) -> Outcome {
     }
 }
 
-/// The region an event's changes apply in: fixed for global services, else `awsRegion`.
+/// The region an event's changes apply in: [`GLOBAL_REGION`] for global services (IAM), else
+/// `awsRegion`.
 pub fn region_of(event: &CloudTrailEvent) -> &str {
-    GLOBAL_SOURCES
-        .iter()
-        .find(|(source, _)| *source == event.event_source)
-        .map_or(event.aws_region.as_str(), |(_, region)| region)
+    match Service::from_event_source(&event.event_source) {
+        Some(service) if service.is_global() => GLOBAL_REGION,
+        _ => &event.aws_region,
+    }
 }
 
 /// The rows of one route that `event` touches.
 fn targets(route: &Route, event: &CloudTrailEvent) -> Vec<Target> {
-    let form = id_form(route.table);
+    let Some(resource_id) = route.table.id else {
+        return Vec::new();
+    };
     let ids = |found: Vec<&str>| -> Vec<Target> {
         let mut seen = HashSet::new();
         found
             .into_iter()
-            .filter_map(|id| normalise(id, form))
+            .filter_map(|id| resource_id.normalise(id))
             .filter(|id| seen.insert(id.clone()))
             .map(Target::Id)
             .collect()
@@ -234,23 +239,6 @@ fn arn_resource<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
     (resource_kind == kind && !id.is_empty()).then_some(id)
 }
 
-fn normalise(id: &str, form: IdForm) -> Option<String> {
-    let id = match form {
-        IdForm::AsIs => id.to_owned(),
-        IdForm::RdsIdentifier => id
-            .strip_prefix("arn:")
-            .and_then(|rest| rest.rsplit(':').next())
-            .unwrap_or(id)
-            .to_ascii_lowercase(),
-        IdForm::ArnName => id
-            .strip_prefix("arn:")
-            .and_then(|rest| rest.rsplit('/').next())
-            .unwrap_or(id)
-            .to_owned(),
-    };
-    (!id.is_empty()).then_some(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +265,7 @@ mod tests {
                         Target::Id(id) => Some(id),
                         Target::Refresh => None,
                     };
-                    (c.table, id, c.action)
+                    (c.table.name, id, c.action)
                 })
                 .collect(),
             Outcome::Ignored(reason) => panic!("ignored: {reason}"),

@@ -8,7 +8,19 @@
 //! internet gateway, route table, network interface and image ids; IAM role, user and group
 //! names; RDS DB instance and cluster identifiers (lowercased, as RDS stores them); ECS cluster
 //! names (an ARN `arn:aws:ecs:…:cluster/NAME` becomes `NAME`, so one cluster has one id whether
-//! the event named it or gave its ARN). See [`ID_FORMS`].
+//! the event named it or gave its ARN): each table's [`ResourceId`] says how its ids are spelled.
+//!
+//! `CreateTags`/`DeleteTags` rows are not written here: they are derived from the catalog, one per
+//! table whose [`ResourceId`] has a tag prefix, so a new EC2 table is taggable by declaration.
+
+use std::sync::LazyLock;
+
+use trailsync_catalog::tables::{
+    ec2_images, ec2_instances, ec2_internet_gateways, ec2_network_interfaces, ec2_route_tables,
+    ec2_security_groups, ec2_subnets, ec2_vpcs, ecs_clusters, iam_groups, iam_roles, iam_users,
+    rds_clusters, rds_instances,
+};
+use trailsync_catalog::{ResourceId, TABLES, Table};
 
 use crate::route::Action;
 
@@ -20,7 +32,7 @@ pub struct Route {
     /// `eventName`, e.g. `RunInstances`.
     pub name: &'static str,
     /// The top-level table whose rows (and children) are re-fetched.
-    pub table: &'static str,
+    pub table: &'static Table,
     /// Where the ids of `table` are in the event.
     pub ids: Ids,
     pub action: Action,
@@ -60,39 +72,37 @@ pub enum Ids {
     Table,
 }
 
-/// How a table's ids are normalised, so that one resource has one id however an event spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdForm {
-    /// As the event gives it.
-    AsIs,
-    /// RDS identifiers: case-insensitive and stored lowercase; an ARN becomes its last field.
-    RdsIdentifier,
-    /// ECS cluster: a cluster ARN becomes the cluster name after its last `/`.
-    ArnName,
+/// Every route: the rows of [`ROUTES`], then the `CreateTags`/`DeleteTags` rows derived from
+/// the catalog's tag prefixes.
+pub fn routes() -> &'static [Route] {
+    static ALL: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        let mut all = ROUTES.to_vec();
+        for name in TAG_EVENTS {
+            for table in TABLES.iter().copied() {
+                if let Some(prefix) = table.id.and_then(|id: ResourceId| id.tag_prefix) {
+                    all.push(upsert(
+                        EC2,
+                        name,
+                        table,
+                        Ids::Prefixed {
+                            path: "requestParameters.resourcesSet.items[].resourceId",
+                            prefix,
+                        },
+                    ));
+                }
+            }
+        }
+        all
+    });
+    &ALL
 }
 
-/// Tables whose ids are not used as-is. Every other table is [`IdForm::AsIs`].
-pub static ID_FORMS: &[(&str, IdForm)] = &[
-    (RDS_INSTANCES, IdForm::RdsIdentifier),
-    (RDS_CLUSTERS, IdForm::RdsIdentifier),
-    (ECS_CLUSTERS, IdForm::ArnName),
-];
+/// EC2's tagging events: each id in `resourcesSet` refreshes the table its prefix names.
+const TAG_EVENTS: [&str; 2] = ["CreateTags", "DeleteTags"];
 
-/// Global services: their events carry the caller's region, but their resources live in one
-/// place, which CloudQuery's rows and trailsync's changes call by this region.
-pub static GLOBAL_SOURCES: &[(&str, &str)] = &[(IAM, "us-east-1")];
-
-/// The id form of `table`.
-pub fn id_form(table: &str) -> IdForm {
-    ID_FORMS
-        .iter()
-        .find(|(t, _)| *t == table)
-        .map_or(IdForm::AsIs, |(_, form)| *form)
-}
-
-/// Every row for `table`, in table order (used by `trailsync tables` and the docs).
-pub fn routes_for_table(table: &str) -> impl Iterator<Item = &'static Route> + '_ {
-    ROUTES.iter().filter(move |r| r.table == table)
+/// Every row for `table`, in routing order (used by `trailsync tables` and the docs).
+pub fn routes_for_table(table: &Table) -> impl Iterator<Item = &'static Route> + '_ {
+    routes().iter().filter(move |r| r.table == table)
 }
 
 /// Every row for one event, in table order. A linear scan: the table is small and this is far
@@ -101,50 +111,45 @@ pub fn routes_for_event<'a>(
     source: &'a str,
     name: &'a str,
 ) -> impl Iterator<Item = &'static Route> + 'a {
-    ROUTES
+    routes()
         .iter()
         .filter(move |r| r.name == name && r.source == source)
 }
 
-/// The tables events route to, in catalog order; every row of [`ROUTES`] names one of them.
-pub static TABLES: &[&str] = &[
-    INSTANCES,
-    SECURITY_GROUPS,
-    SUBNETS,
-    VPCS,
-    INTERNET_GATEWAYS,
-    ROUTE_TABLES,
-    NETWORK_INTERFACES,
-    IMAGES,
-    IAM_ROLES,
-    IAM_USERS,
-    IAM_GROUPS,
-    RDS_INSTANCES,
-    RDS_CLUSTERS,
-    ECS_CLUSTERS,
-];
+/// The tables events route to, in catalog order.
+pub fn routed_tables() -> impl Iterator<Item = &'static Table> {
+    TABLES
+        .iter()
+        .copied()
+        .filter(|t| routes().iter().any(|r| r.table == *t))
+}
 
 const EC2: &str = "ec2.amazonaws.com";
 const IAM: &str = "iam.amazonaws.com";
 const RDS: &str = "rds.amazonaws.com";
 const ECS: &str = "ecs.amazonaws.com";
 
-const INSTANCES: &str = "aws_ec2_instances";
-const SECURITY_GROUPS: &str = "aws_ec2_security_groups";
-const SUBNETS: &str = "aws_ec2_subnets";
-const VPCS: &str = "aws_ec2_vpcs";
-const INTERNET_GATEWAYS: &str = "aws_ec2_internet_gateways";
-const ROUTE_TABLES: &str = "aws_ec2_route_tables";
-const NETWORK_INTERFACES: &str = "aws_ec2_network_interfaces";
-const IMAGES: &str = "aws_ec2_images";
-const IAM_ROLES: &str = "aws_iam_roles";
-const IAM_USERS: &str = "aws_iam_users";
-const IAM_GROUPS: &str = "aws_iam_groups";
-const RDS_INSTANCES: &str = "aws_rds_instances";
-const RDS_CLUSTERS: &str = "aws_rds_clusters";
-const ECS_CLUSTERS: &str = "aws_ecs_clusters";
+const INSTANCES: &Table = &ec2_instances::TABLE;
+const SECURITY_GROUPS: &Table = &ec2_security_groups::TABLE;
+const SUBNETS: &Table = &ec2_subnets::TABLE;
+const VPCS: &Table = &ec2_vpcs::TABLE;
+const INTERNET_GATEWAYS: &Table = &ec2_internet_gateways::TABLE;
+const ROUTE_TABLES: &Table = &ec2_route_tables::TABLE;
+const NETWORK_INTERFACES: &Table = &ec2_network_interfaces::TABLE;
+const IMAGES: &Table = &ec2_images::TABLE;
+const IAM_ROLES: &Table = &iam_roles::TABLE;
+const IAM_USERS: &Table = &iam_users::TABLE;
+const IAM_GROUPS: &Table = &iam_groups::TABLE;
+const RDS_INSTANCES: &Table = &rds_instances::TABLE;
+const RDS_CLUSTERS: &Table = &rds_clusters::TABLE;
+const ECS_CLUSTERS: &Table = &ecs_clusters::TABLE;
 
-const fn upsert(source: &'static str, name: &'static str, table: &'static str, ids: Ids) -> Route {
+const fn upsert(
+    source: &'static str,
+    name: &'static str,
+    table: &'static Table,
+    ids: Ids,
+) -> Route {
     Route {
         source,
         name,
@@ -154,7 +159,12 @@ const fn upsert(source: &'static str, name: &'static str, table: &'static str, i
     }
 }
 
-const fn delete(source: &'static str, name: &'static str, table: &'static str, ids: Ids) -> Route {
+const fn delete(
+    source: &'static str,
+    name: &'static str,
+    table: &'static Table,
+    ids: Ids,
+) -> Route {
     Route {
         source,
         name,
@@ -162,19 +172,6 @@ const fn delete(source: &'static str, name: &'static str, table: &'static str, i
         ids,
         action: Action::Delete,
     }
-}
-
-/// `CreateTags`/`DeleteTags` rows: one per table, picked by the id's prefix.
-const fn tagged(name: &'static str, table: &'static str, prefix: &'static str) -> Route {
-    upsert(
-        EC2,
-        name,
-        table,
-        Ids::Prefixed {
-            path: "requestParameters.resourcesSet.items[].resourceId",
-            prefix,
-        },
-    )
 }
 
 // Paths used by many rows.
@@ -284,8 +281,6 @@ pub static ROUTES: &[Route] = &[
             "requestParameters.instanceId",
         ]),
     ),
-    tagged("CreateTags", INSTANCES, "i-"),
-    tagged("DeleteTags", INSTANCES, "i-"),
     // aws_ec2_security_groups
     upsert(
         EC2,
@@ -331,8 +326,6 @@ pub static ROUTES: &[Route] = &[
         SECURITY_GROUPS,
         Ids::First(&["requestParameters.ModifySecurityGroupRulesRequest.GroupId"]),
     ),
-    tagged("CreateTags", SECURITY_GROUPS, "sg-"),
-    tagged("DeleteTags", SECURITY_GROUPS, "sg-"),
     // aws_ec2_subnets
     upsert(
         EC2,
@@ -360,8 +353,6 @@ pub static ROUTES: &[Route] = &[
         SUBNETS,
         Ids::First(&["responseElements.subnetId"]),
     ),
-    tagged("CreateTags", SUBNETS, "subnet-"),
-    tagged("DeleteTags", SUBNETS, "subnet-"),
     // aws_ec2_vpcs
     upsert(
         EC2,
@@ -397,8 +388,6 @@ pub static ROUTES: &[Route] = &[
         VPCS,
         Ids::First(&["responseElements.vpcId"]),
     ),
-    tagged("CreateTags", VPCS, "vpc-"),
-    tagged("DeleteTags", VPCS, "vpc-"),
     // aws_ec2_internet_gateways
     upsert(
         EC2,
@@ -409,8 +398,6 @@ pub static ROUTES: &[Route] = &[
     delete(EC2, "DeleteInternetGateway", INTERNET_GATEWAYS, IGW_ID),
     upsert(EC2, "AttachInternetGateway", INTERNET_GATEWAYS, IGW_ID),
     upsert(EC2, "DetachInternetGateway", INTERNET_GATEWAYS, IGW_ID),
-    tagged("CreateTags", INTERNET_GATEWAYS, "igw-"),
-    tagged("DeleteTags", INTERNET_GATEWAYS, "igw-"),
     // aws_ec2_route_tables
     upsert(
         EC2,
@@ -433,8 +420,6 @@ pub static ROUTES: &[Route] = &[
     ),
     upsert(EC2, "EnableVgwRoutePropagation", ROUTE_TABLES, RTB_ID),
     upsert(EC2, "DisableVgwRoutePropagation", ROUTE_TABLES, RTB_ID),
-    tagged("CreateTags", ROUTE_TABLES, "rtb-"),
-    tagged("DeleteTags", ROUTE_TABLES, "rtb-"),
     // aws_ec2_network_interfaces
     upsert(
         EC2,
@@ -467,8 +452,6 @@ pub static ROUTES: &[Route] = &[
     ),
     upsert(EC2, "AssignIpv6Addresses", NETWORK_INTERFACES, ENI_ID),
     upsert(EC2, "UnassignIpv6Addresses", NETWORK_INTERFACES, ENI_ID),
-    tagged("CreateTags", NETWORK_INTERFACES, "eni-"),
-    tagged("DeleteTags", NETWORK_INTERFACES, "eni-"),
     // aws_ec2_images (children: launch permissions, last launched time)
     upsert(EC2, "CreateImage", IMAGES, CREATED_IMAGE),
     upsert(EC2, "RegisterImage", IMAGES, CREATED_IMAGE),
@@ -476,8 +459,6 @@ pub static ROUTES: &[Route] = &[
     delete(EC2, "DeregisterImage", IMAGES, IMAGE_ID),
     upsert(EC2, "ModifyImageAttribute", IMAGES, IMAGE_ID),
     upsert(EC2, "ResetImageAttribute", IMAGES, IMAGE_ID),
-    tagged("CreateTags", IMAGES, "ami-"),
-    tagged("DeleteTags", IMAGES, "ami-"),
     // aws_iam_roles (children: policies, attached policies, last accessed details)
     upsert(
         IAM,
@@ -864,7 +845,7 @@ mod tests {
 
     #[test]
     fn every_path_is_well_formed() {
-        for route in ROUTES {
+        for route in routes() {
             for path in paths(&route.ids) {
                 assert_well_formed(path);
             }
@@ -872,33 +853,60 @@ mod tests {
     }
 
     #[test]
-    fn tables_and_routes_agree() {
-        for route in ROUTES {
-            assert!(
-                TABLES.contains(&route.table),
-                "{} not in TABLES",
-                route.table
+    fn routes_name_top_level_tables_with_ids_of_their_own_service() {
+        for route in routes() {
+            let table = route.table;
+            assert!(table.is_top_level(), "{} is a child table", table.name);
+            assert!(table.id.is_some(), "{} has no resource id", table.name);
+            assert_eq!(
+                route.source,
+                table.service.event_source(),
+                "{} {} routes to {}",
+                route.source,
+                route.name,
+                table.name
             );
-            assert!(route.source.ends_with(".amazonaws.com"), "{}", route.source);
         }
-        for table in TABLES {
+        for table in routed_tables() {
+            assert!(routes_for_table(table).next().is_some());
+        }
+    }
+
+    #[test]
+    fn every_top_level_table_is_refreshed_by_some_event() {
+        for t in TABLES.iter().filter(|t| t.is_top_level()) {
             assert!(
-                routes_for_table(table).next().is_some(),
-                "{table} has no route"
+                routes_for_table(t).next().is_some(),
+                "{} has no event refreshing it: it would only change at reconciliation",
+                t.name
             );
         }
-        for (table, _) in ID_FORMS {
-            assert!(TABLES.contains(table), "{table} not in TABLES");
+    }
+
+    #[test]
+    fn tag_events_reach_every_table_with_a_tag_prefix() {
+        for table in TABLES
+            .iter()
+            .filter(|t| t.id.and_then(|id| id.tag_prefix).is_some())
+        {
+            for name in TAG_EVENTS {
+                assert!(
+                    routes_for_event(EC2, name).any(|r| r.table == *table),
+                    "{name} does not reach {}",
+                    table.name
+                );
+            }
         }
     }
 
     #[test]
     fn no_row_is_repeated() {
-        for (i, a) in ROUTES.iter().enumerate() {
-            for b in &ROUTES[i + 1..] {
+        let all = routes();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
                 let same =
                     (a.source, a.name, a.table, a.action) == (b.source, b.name, b.table, b.action);
-                assert!(!same, "{} {} {} twice", a.source, a.name, a.table);
+                assert!(!same, "{} {} {} twice", a.source, a.name, a.table.name);
             }
         }
     }
@@ -906,7 +914,7 @@ mod tests {
     #[test]
     fn the_seed_table_is_covered() {
         // CloudQuery's event-based sync list, which trailsync must keep supporting.
-        const SEED: &[(&str, &str, &str)] = &[
+        const SEED: &[(&str, &str, &Table)] = &[
             (EC2, "AssociateRouteTable", ROUTE_TABLES),
             (EC2, "AttachInternetGateway", INTERNET_GATEWAYS),
             (EC2, "AuthorizeSecurityGroupEgress", SECURITY_GROUPS),
@@ -944,7 +952,7 @@ mod tests {
             (RDS, "ModifyDBInstance", RDS_INSTANCES),
         ];
         // The lifecycle events SPEC section 5 adds.
-        const SPEC: &[(&str, &str, &str)] = &[
+        const SPEC: &[(&str, &str, &Table)] = &[
             (EC2, "TerminateInstances", INSTANCES),
             (EC2, "StopInstances", INSTANCES),
             (EC2, "StartInstances", INSTANCES),
@@ -1002,14 +1010,15 @@ mod tests {
         for (source, name, table) in SEED.iter().chain(SPEC) {
             assert!(
                 routes_for_event(source, name).any(|r| r.table == *table),
-                "{source} {name} does not route to {table}"
+                "{source} {name} does not route to {}",
+                table.name
             );
         }
     }
 
     #[test]
     fn deletes_are_deletes() {
-        for route in ROUTES {
+        for route in routes() {
             let delete = route.name.starts_with("Delete")
                 || route.name.starts_with("Deregister")
                 || route.name == "TerminateInstances";
@@ -1027,7 +1036,7 @@ mod tests {
                     Action::Delete,
                     "{} {}",
                     route.name,
-                    route.table
+                    route.table.name
                 );
             }
         }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use trailsync_events::{ROUTES, events_markdown, routes_for_table};
+use trailsync_catalog::tables::ec2_instances;
+use trailsync_events::{events_markdown, routes, routes_for_table};
 
 fn events_md() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/EVENTS.md")
@@ -30,10 +31,10 @@ fn events_md_is_current() {
 #[test]
 fn every_route_is_documented() {
     let rendered = events_markdown();
-    for route in ROUTES {
+    for route in routes() {
         let row = format!("| {} | {} | {} |", route.source, route.name, route.action);
         assert!(rendered.contains(&row), "missing {row}");
-        assert!(rendered.contains(&format!("## `{}`", route.table)));
+        assert!(rendered.contains(&format!("## `{}`", route.table.name)));
     }
-    assert!(routes_for_table("aws_ec2_instances").any(|r| r.name == "RunInstances"));
+    assert!(routes_for_table(&ec2_instances::TABLE).any(|r| r.name == "RunInstances"));
 }

@@ -9,7 +9,10 @@ use chrono::Utc;
 use common::{Store, StreamingSource, Trailsync};
 use serde_json::json;
 use trailsync_catalog::{Resource, Row, Table};
-use trailsync_destination::{Checkpoint, Destination, Kind, WriteBatch, WriteMode, connect};
+use trailsync_core::{
+    Checkpoint, Destination, DestinationKind as Kind, Position, WriteBatch, WriteMode,
+};
+use trailsync_destination::connect;
 use trailsync_engine::{Fanout, Target};
 use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, cloudtrail, ec2};
 
@@ -35,6 +38,10 @@ fn instance(id: &str) -> Resource {
     }
 }
 
+fn position(sequence: &str) -> Position {
+    sequence.parse().expect("a sequence number")
+}
+
 fn checkpoints(pairs: &[(&str, &str)]) -> Vec<Checkpoint> {
     pairs
         .iter()
@@ -42,7 +49,7 @@ fn checkpoints(pairs: &[(&str, &str)]) -> Vec<Checkpoint> {
             source_name: SOURCE.into(),
             stream_arn: STREAM.into(),
             shard_id: (*shard).into(),
-            sequence_number: (*sequence).into(),
+            position: position(sequence),
         })
         .collect()
 }
@@ -96,8 +103,8 @@ async fn fanout_writes_every_destination_and_resumes_from_the_furthest_behind() 
         assert_eq!(ids(&store.instances().await), ["i-1", "i-2"]);
     }
     let expected = HashMap::from([
-        ("shard-a".to_string(), "10".to_string()),
-        ("shard-b".to_string(), "5".to_string()),
+        ("shard-a".to_string(), position("10")),
+        ("shard-b".to_string(), position("5")),
     ]);
     assert_eq!(
         fanout
@@ -124,8 +131,8 @@ async fn fanout_writes_every_destination_and_resumes_from_the_furthest_behind() 
         .await
         .expect("direct write to sqlite");
     let expected = HashMap::from([
-        ("shard-a".to_string(), "9".to_string()),
-        ("shard-b".to_string(), "5".to_string()),
+        ("shard-a".to_string(), position("9")),
+        ("shard-b".to_string(), position("5")),
     ]);
     assert_eq!(
         fanout

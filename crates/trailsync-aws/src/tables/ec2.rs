@@ -1,5 +1,6 @@
-//! What every EC2 reader shares, so that each table says only what differs: which Describe* call,
-//! which id filter, which ARN resource type.
+//! EC2 tables read through one Describe* call each. A table is one declaration in
+//! [`ec2_tables!`] below (which call, which id filter, which ARN resource type); everything else
+//! is shared:
 //!
 //! - list: every page of the Describe* call;
 //! - fetch by id: the same call with the table's id *filter*, at most [`IDS_PER_CALL`] values per
@@ -10,12 +11,19 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{
+    Filter, Instance, InternetGateway, NetworkInterface, RouteTable, SecurityGroup, Subnet, Vpc,
+};
 use serde_json::Value as Json;
+use trailsync_catalog::tables::{
+    ec2_instances, ec2_internet_gateways, ec2_network_interfaces, ec2_route_tables,
+    ec2_security_groups, ec2_subnets, ec2_vpcs,
+};
 use trailsync_catalog::{Resource, Row, Table};
-use trailsync_engine::{FetchError, Location};
+use trailsync_core::{FetchError, Location};
 
-use super::{Context, TableReader, partition, regional_row};
+use super::{Context, TableReader, all, partition, regional_row};
+use crate::errors::invalid;
 use crate::render::{RenderObject, render_object, tags_object};
 
 /// EC2 caps the values of one filter at 200.
@@ -103,10 +111,10 @@ async fn resources<T: Ec2Table>(
 /// columns `request_account_id` and `request_region`; other tables ignore those keys.
 fn row<T: Ec2Table>(cx: &Context<'_>, item: &T::Item) -> Result<Row, FetchError> {
     let id = T::id(item).ok_or_else(|| {
-        FetchError::Api(format!(
-            "{}: AWS returned a resource without an id",
-            T::TABLE.name
-        ))
+        invalid(
+            T::TABLE.name,
+            "AWS returned a resource without an id".to_string(),
+        )
     })?;
     let mut object = render_object(item);
     let tags = tags_object(object.get(T::TAGS_FIELD));
@@ -131,4 +139,107 @@ fn arn(location: &Location, resource: &str, id: &str) -> String {
         location.region,
         location.account_id
     )
+}
+
+/// Declares EC2 tables read through one paginated Describe* call: per table, the reader's name,
+/// the SDK item type, the catalog table, the call (a closure from the client to the request
+/// builder, and the operation's name), the id accessor and filter, and the ARN resource type.
+/// Optional: `tags` when the item keeps its tags under another field, `max_results` when the
+/// call caps pages lower than 1000, `items` when the pages hold something that contains the
+/// items (reservations of instances).
+/// The value given to a macro, else the default.
+macro_rules! given_or {
+    ($default:expr) => {
+        $default
+    };
+    ($default:expr, $given:expr) => {
+        $given
+    };
+}
+
+macro_rules! ec2_tables {
+    ($(
+        $(#[$doc:meta])*
+        $reader:ident: $item:ty = $table:expr => {
+            describe: $describe:expr, $operation:literal,
+            id: $id:ident by $filter:literal,
+            arn: $arn:literal,
+            $(tags: $tags:literal,)?
+            $(max_results: $max:literal,)?
+            $(items: $items:expr,)?
+        }
+    )*) => {$(
+        $(#[$doc])*
+        pub(super) struct $reader;
+
+        #[async_trait]
+        impl Ec2Table for $reader {
+            type Item = $item;
+            const TABLE: &'static Table = &$table;
+            const ID_FILTER: &'static str = $filter;
+            const ARN_RESOURCE: &'static str = $arn;
+            $(const TAGS_FIELD: &'static str = $tags;)?
+
+            fn id(item: &$item) -> Option<&str> {
+                item.$id()
+            }
+
+            async fn describe(
+                &self,
+                client: &Client,
+                filters: Option<Vec<Filter>>,
+            ) -> Result<Vec<$item>, FetchError> {
+                let request = ($describe)(client)
+                    .set_filters(filters)
+                    .max_results(given_or!(1000 $(, $max)?));
+                let pages = all($operation, request.into_paginator().items().send()).await?;
+                let items = given_or!(|item: $item| vec![item] $(, $items)?);
+                Ok(pages.into_iter().flat_map(items).collect())
+            }
+        }
+    )*};
+}
+
+ec2_tables! {
+    /// Instances; DescribeInstances answers in reservations, which are flattened.
+    Ec2Instances: Instance = ec2_instances::TABLE => {
+        describe: |c: &Client| c.describe_instances(), "DescribeInstances",
+        id: instance_id by "instance-id",
+        arn: "instance",
+        items: |reservation: aws_sdk_ec2::types::Reservation| {
+            reservation.instances.unwrap_or_default()
+        },
+    }
+    Ec2SecurityGroups: SecurityGroup = ec2_security_groups::TABLE => {
+        describe: |c: &Client| c.describe_security_groups(), "DescribeSecurityGroups",
+        id: group_id by "group-id",
+        arn: "security-group",
+    }
+    Ec2Subnets: Subnet = ec2_subnets::TABLE => {
+        describe: |c: &Client| c.describe_subnets(), "DescribeSubnets",
+        id: subnet_id by "subnet-id",
+        arn: "subnet",
+    }
+    Ec2Vpcs: Vpc = ec2_vpcs::TABLE => {
+        describe: |c: &Client| c.describe_vpcs(), "DescribeVpcs",
+        id: vpc_id by "vpc-id",
+        arn: "vpc",
+    }
+    Ec2InternetGateways: InternetGateway = ec2_internet_gateways::TABLE => {
+        describe: |c: &Client| c.describe_internet_gateways(), "DescribeInternetGateways",
+        id: internet_gateway_id by "internet-gateway-id",
+        arn: "internet-gateway",
+    }
+    Ec2RouteTables: RouteTable = ec2_route_tables::TABLE => {
+        describe: |c: &Client| c.describe_route_tables(), "DescribeRouteTables",
+        id: route_table_id by "route-table-id",
+        arn: "route-table",
+        max_results: 100,
+    }
+    Ec2NetworkInterfaces: NetworkInterface = ec2_network_interfaces::TABLE => {
+        describe: |c: &Client| c.describe_network_interfaces(), "DescribeNetworkInterfaces",
+        id: network_interface_id by "network-interface-id",
+        arn: "network-interface",
+        tags: "TagSet",
+    }
 }

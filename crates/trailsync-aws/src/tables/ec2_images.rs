@@ -15,12 +15,11 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value as Json};
 use trailsync_catalog::tables::ec2_images::{LAST_LAUNCHED_TIMES, LAUNCH_PERMISSIONS};
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
-use trailsync_engine::FetchError;
+use trailsync_core::FetchError;
 
-use super::Context;
-use super::child_row;
 use super::ec2::Ec2Table;
-use crate::errors::{fetch_error, is_unsupported};
+use super::{Context, all, child_row};
+use crate::errors::{fetch_error, invalid, is_unsupported};
 use crate::render::render_object;
 
 /// Images whose attributes are read at once.
@@ -48,17 +47,12 @@ impl Ec2Table for Ec2Images {
         client: &Client,
         filters: Option<Vec<Filter>>,
     ) -> Result<Vec<Image>, FetchError> {
-        client
+        let request = client
             .describe_images()
             .owners("self")
             .set_filters(filters)
-            .max_results(1000)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| fetch_error("DescribeImages", e))
+            .max_results(1000);
+        all("DescribeImages", request.into_paginator().items().send()).await
     }
 
     async fn with_children(
@@ -100,10 +94,7 @@ impl Attributes<'_> {
     async fn add_children(&self, mut resource: Resource) -> Result<Option<Resource>, FetchError> {
         let row = &resource.row;
         let (Some(id), Some(arn)) = (text(row, "image_id"), text(row, "arn")) else {
-            return Err(FetchError::Api(format!(
-                "{}: a row without image_id or arn",
-                row.table.name
-            )));
+            return Err(invalid(row.table.name, "a row without image_id or arn"));
         };
         let image = ImageRef { id, arn, row };
         let mut children = Vec::with_capacity(self.cx.children.len());
@@ -113,10 +104,7 @@ impl Attributes<'_> {
             } else if table == &LAST_LAUNCHED_TIMES {
                 self.last_launched_time(&image).await?
             } else {
-                return Err(FetchError::Api(format!(
-                    "no reader for child table {}",
-                    table.name
-                )));
+                return Err(FetchError::unsupported(table.name));
             };
             let Some(rows) = rows else {
                 return Ok(None);
@@ -201,7 +189,7 @@ impl Attributes<'_> {
             Err(error) if gone(&error) => Ok(None),
             Err(error) if is_unsupported(&error, &[]) => Err(AttributeError::Unsupported),
             Err(error) => Err(AttributeError::Failed(fetch_error(
-                &format!("DescribeImageAttribute {}", name.as_str()),
+                format!("DescribeImageAttribute {}", name.as_str()),
                 error,
             ))),
         }
@@ -236,9 +224,11 @@ enum AttributeError {
 impl From<AttributeError> for FetchError {
     fn from(error: AttributeError) -> Self {
         match error {
-            AttributeError::Unsupported => {
-                FetchError::Api("DescribeImageAttribute: not implemented by the endpoint".into())
-            }
+            AttributeError::Unsupported => FetchError::new(
+                trailsync_core::FetchErrorKind::Unsupported,
+                "DescribeImageAttribute",
+                "not implemented by the endpoint",
+            ),
             AttributeError::Failed(error) => error,
         }
     }

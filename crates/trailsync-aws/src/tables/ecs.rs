@@ -20,10 +20,10 @@ use futures::{StreamExt, stream};
 use serde_json::Value as Json;
 use trailsync_catalog::tables::ecs_clusters;
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
-use trailsync_engine::FetchError;
+use trailsync_core::FetchError;
 
-use super::{Context, TableReader, child_row, regional_row};
-use crate::errors::{fetch_error, is_unsupported};
+use super::{Context, TableReader, all, child_row, regional_row};
+use crate::errors::{fetch_error, invalid, is_unsupported};
 use crate::render::{Render, render_object, tags_object};
 
 /// `DescribeClusters` and `DescribeTasks` take at most 100 names or ARNs per call.
@@ -63,16 +63,8 @@ impl TableReader for EcsClusters {
 
     async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
         let client = Client::new(cx.config);
-        let mut pages = client
-            .list_clusters()
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        let mut arns = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| fetch_error("ListClusters", e))?;
-            arns.extend_from_slice(page.cluster_arns());
-        }
+        let request = client.list_clusters().max_results(PAGE_SIZE);
+        let arns = all("ListClusters", request.into_paginator().items().send()).await?;
         describe_clusters(&client, cx, &arns).await
     }
 
@@ -146,7 +138,7 @@ async fn cluster_with_tasks(
 fn cluster_row(cx: &Context<'_>, cluster: &Cluster) -> Result<Row, FetchError> {
     let arn = cluster
         .cluster_arn()
-        .ok_or_else(|| FetchError::Api("DescribeClusters: a cluster without an ARN".into()))?;
+        .ok_or_else(|| invalid("DescribeClusters", "a cluster without an ARN"))?;
     let mut object = render_object(cluster);
     let tags = tags_object(object.get("Tags"));
     object.insert("tags".into(), tags);
@@ -163,23 +155,14 @@ async fn tasks(
     let mut arns = Vec::new();
     let mut seen = HashSet::new();
     for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let mut pages = client
+        let request = client
             .list_tasks()
             .cluster(cluster_arn)
             .desired_status(status)
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| fetch_error("ListTasks", e))?;
-            // A task can change desired status between the two listings.
-            arns.extend(
-                page.task_arns()
-                    .iter()
-                    .filter(|arn| seen.insert(arn.to_string()))
-                    .cloned(),
-            );
-        }
+            .max_results(PAGE_SIZE);
+        let listed = all("ListTasks", request.into_paginator().items().send()).await?;
+        // A task can change desired status between the two listings.
+        arns.extend(listed.into_iter().filter(|arn| seen.insert(arn.clone())));
     }
     let mut rows = Vec::with_capacity(arns.len());
     for chunk in arns.chunks(PER_DESCRIBE) {

@@ -1,28 +1,33 @@
-//! What the IAM readers share: one client per call, entities read a few at a time, the child
-//! tables roles, users and groups have in common (inline and attached policies, last-accessed
-//! details), and IAM's URL-encoded policy documents.
+//! IAM roles, users and groups: one reader, generic over the [`Entity`] kind, and the child
+//! tables they share (inline and attached policies, last-accessed details), plus the user's own
+//! (access keys, groups, signing certificates, SSH keys), and IAM's URL-encoded policy documents.
 //!
 //! IAM has no batch reads: every entity costs one `Get*` plus one call per child list, so entities
 //! are read [`CONCURRENCY`] at a time. An entity that disappears between calls (`NoSuchEntity`)
-//! is simply absent from the answer, as fetch-by-id requires.
+//! is simply absent from the answer, as fetch-by-id requires. CloudQuery reads roles and users
+//! with `Get*` per entity (tags and `RoleLastUsed` are only there); groups come whole from
+//! `ListGroups`.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::error::SdkError;
-use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, JobStatusType};
+use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, AttachedPolicy, JobStatusType};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value as Json, json};
 use trailsync_catalog::tables::{iam_groups, iam_roles, iam_users};
 use trailsync_catalog::{ChildRows, Resource, Row, Table, Value};
-use trailsync_engine::FetchError;
+use trailsync_core::{FetchError, FetchErrorKind};
 
-use super::Context;
-use crate::errors::{fetch_error, is_unsupported};
+use super::{Context, TableReader, all};
+use crate::errors::{fetch_error, invalid, is_unsupported};
 use crate::render::{Render, render_object, tags_object};
 
 /// IAM entities read at once within one list or fetch call.
@@ -46,9 +51,9 @@ impl From<FetchError> for EntityError {
 }
 
 /// Classifies an IAM SDK error: a missing entity, or a failure with the service's own words.
-pub(super) fn call_error<E>(operation: &str, error: SdkError<E>) -> EntityError
+fn call_error<E>(operation: &'static str, error: SdkError<E>) -> EntityError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     if error.code() == Some("NoSuchEntity") {
         EntityError::Gone
@@ -57,11 +62,28 @@ where
     }
 }
 
+/// Every item of a paginated call about one entity; `Gone` if the entity is.
+async fn entity_all<T, E>(
+    operation: &'static str,
+    items: PaginationStream<Result<T, SdkError<E>>>,
+) -> Result<Vec<T>, EntityError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    items
+        .try_collect()
+        .await
+        .map_err(|error| call_error(operation, error))
+}
+
 /// The answer of a call on one item of a child list (a policy, an access key): `None` when that
 /// item is gone (deleted since the list), which leaves the parent standing.
-fn item<T, E>(operation: &str, answer: Result<T, SdkError<E>>) -> Result<Option<T>, EntityError>
+fn item<T, E>(
+    operation: &'static str,
+    answer: Result<T, SdkError<E>>,
+) -> Result<Option<T>, EntityError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match answer {
         Ok(value) => Ok(Some(value)),
@@ -72,22 +94,230 @@ where
     }
 }
 
-/// The kinds of IAM entity with tables; their child tables repeat the parent's columns under
-/// the kind's prefix (`role_arn`, `user_id`, `group_name`).
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Kind {
-    Role,
-    User,
-    Group,
+/// An entity as a listing gives it: whole, or by the name to `Get*` it with.
+pub(super) enum Listed {
+    Name(String),
+    Found(Map<String, Json>),
 }
 
-impl Kind {
-    fn prefix(self) -> &'static str {
-        match self {
-            Kind::Role => "role",
-            Kind::User => "user",
-            Kind::Group => "group",
+/// One kind of IAM entity: its table, the prefix its child tables repeat its columns under
+/// (`role_arn`, `user_id`, `group_name`), and the calls that differ by kind. Implemented by
+/// [`Role`], [`User`] and [`Group`]; everything else is written once, in [`IamReader`].
+pub(super) trait Entity: Send + Sync + 'static {
+    const TABLE: &'static Table;
+    const PREFIX: &'static str;
+
+    /// Every entity of the account.
+    fn list(client: &Client) -> impl Future<Output = Result<Vec<Listed>, FetchError>> + Send;
+
+    /// One entity by name, rendered.
+    fn get(
+        client: &Client,
+        name: &str,
+    ) -> impl Future<Output = Result<Map<String, Json>, EntityError>> + Send;
+
+    /// The names of the entity's inline policies.
+    fn inline_policy_names(
+        client: &Client,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EntityError>> + Send;
+
+    /// One inline policy's (URL-encoded) document; `None` if it is gone.
+    fn inline_policy(
+        client: &Client,
+        name: &str,
+        policy: &str,
+    ) -> impl Future<Output = Result<Option<String>, EntityError>> + Send;
+
+    /// The managed policies attached to the entity.
+    fn attached_policies(
+        client: &Client,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<AttachedPolicy>, EntityError>> + Send;
+}
+
+/// The three policy calls every kind has, differing only in names: the parameter naming the
+/// entity, and the `List*Policies`, `Get*Policy`, `ListAttached*Policies` operations.
+macro_rules! policy_calls {
+    ($entity:ident, $list:ident, $list_op:literal, $get:ident, $get_op:literal, $attached:ident, $attached_op:literal) => {
+        async fn inline_policy_names(
+            client: &Client,
+            name: &str,
+        ) -> Result<Vec<String>, EntityError> {
+            let request = client.$list().$entity(name);
+            entity_all($list_op, request.into_paginator().items().send()).await
         }
+
+        async fn inline_policy(
+            client: &Client,
+            name: &str,
+            policy: &str,
+        ) -> Result<Option<String>, EntityError> {
+            let answer = client.$get().$entity(name).policy_name(policy).send().await;
+            Ok(item($get_op, answer)?.map(|p| p.policy_document))
+        }
+
+        async fn attached_policies(
+            client: &Client,
+            name: &str,
+        ) -> Result<Vec<AttachedPolicy>, EntityError> {
+            let request = client.$attached().$entity(name);
+            entity_all($attached_op, request.into_paginator().items().send()).await
+        }
+    };
+}
+
+/// aws_iam_roles: `ListRoles` for the names, then `GetRole` per role.
+pub(super) struct Role;
+
+impl Entity for Role {
+    const TABLE: &'static Table = &iam_roles::TABLE;
+    const PREFIX: &'static str = "role";
+
+    async fn list(client: &Client) -> Result<Vec<Listed>, FetchError> {
+        let roles = all(
+            "ListRoles",
+            client.list_roles().into_paginator().items().send(),
+        )
+        .await?;
+        Ok(roles
+            .into_iter()
+            .map(|r| Listed::Name(r.role_name))
+            .collect())
+    }
+
+    async fn get(client: &Client, name: &str) -> Result<Map<String, Json>, EntityError> {
+        let answer = client.get_role().role_name(name).send().await;
+        let role = answer
+            .map_err(|e| call_error("GetRole", e))?
+            .role
+            .ok_or_else(|| invalid("GetRole", "no Role in the answer"))?;
+        let mut object = render_object(&role);
+        if let Some(document) = role.assume_role_policy_document.as_deref() {
+            object.insert("AssumeRolePolicyDocument".into(), policy_document(document));
+        }
+        Ok(object)
+    }
+
+    policy_calls!(
+        role_name,
+        list_role_policies,
+        "ListRolePolicies",
+        get_role_policy,
+        "GetRolePolicy",
+        list_attached_role_policies,
+        "ListAttachedRolePolicies"
+    );
+}
+
+/// aws_iam_users: `ListUsers` for the names, then `GetUser` per user.
+pub(super) struct User;
+
+impl Entity for User {
+    const TABLE: &'static Table = &iam_users::TABLE;
+    const PREFIX: &'static str = "user";
+
+    async fn list(client: &Client) -> Result<Vec<Listed>, FetchError> {
+        let users = all(
+            "ListUsers",
+            client.list_users().into_paginator().items().send(),
+        )
+        .await?;
+        Ok(users
+            .into_iter()
+            .map(|u| Listed::Name(u.user_name))
+            .collect())
+    }
+
+    async fn get(client: &Client, name: &str) -> Result<Map<String, Json>, EntityError> {
+        let answer = client.get_user().user_name(name).send().await;
+        let user = answer
+            .map_err(|e| call_error("GetUser", e))?
+            .user
+            .ok_or_else(|| invalid("GetUser", "no User in the answer"))?;
+        Ok(render_object(&user))
+    }
+
+    policy_calls!(
+        user_name,
+        list_user_policies,
+        "ListUserPolicies",
+        get_user_policy,
+        "GetUserPolicy",
+        list_attached_user_policies,
+        "ListAttachedUserPolicies"
+    );
+}
+
+/// aws_iam_groups: `ListGroups` answers everything the row needs (groups have no tags); only
+/// fetch-by-name calls `GetGroup`.
+pub(super) struct Group;
+
+impl Entity for Group {
+    const TABLE: &'static Table = &iam_groups::TABLE;
+    const PREFIX: &'static str = "group";
+
+    async fn list(client: &Client) -> Result<Vec<Listed>, FetchError> {
+        let groups = all(
+            "ListGroups",
+            client.list_groups().into_paginator().items().send(),
+        )
+        .await?;
+        Ok(groups
+            .iter()
+            .map(|g| Listed::Found(render_object(g)))
+            .collect())
+    }
+
+    /// `GetGroup` also pages through the members, which are not kept here.
+    async fn get(client: &Client, name: &str) -> Result<Map<String, Json>, EntityError> {
+        let answer = client
+            .get_group()
+            .group_name(name)
+            .max_items(1)
+            .send()
+            .await;
+        let group = answer
+            .map_err(|e| call_error("GetGroup", e))?
+            .group
+            .ok_or_else(|| invalid("GetGroup", "no Group in the answer"))?;
+        Ok(render_object(&group))
+    }
+
+    policy_calls!(
+        group_name,
+        list_group_policies,
+        "ListGroupPolicies",
+        get_group_policy,
+        "GetGroupPolicy",
+        list_attached_group_policies,
+        "ListAttachedGroupPolicies"
+    );
+}
+
+/// The reader of one entity kind's table.
+pub(super) struct IamReader<E>(PhantomData<E>);
+
+pub(super) static ROLES: IamReader<Role> = IamReader(PhantomData);
+pub(super) static USERS: IamReader<User> = IamReader(PhantomData);
+pub(super) static GROUPS: IamReader<Group> = IamReader(PhantomData);
+
+#[async_trait]
+impl<E: Entity> TableReader for IamReader<E> {
+    fn table(&self) -> &'static Table {
+        E::TABLE
+    }
+
+    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
+        let iam = Iam::new(cx);
+        let listed = E::list(&iam.client).await?;
+        iam.each(listed, |entity| iam.entity::<E>(entity)).await
+    }
+
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError> {
+        let iam = Iam::new(cx);
+        let names = ids.iter().cloned().map(Listed::Name);
+        iam.each(names, |entity| iam.entity::<E>(entity)).await
     }
 }
 
@@ -161,9 +391,19 @@ impl<'a> Iam<'a> {
         Ok(resources)
     }
 
+    /// One entity with its selected children, from a listing.
+    async fn entity<E: Entity>(&self, listed: Listed) -> Result<Resource, EntityError> {
+        let object = match listed {
+            Listed::Found(object) => object,
+            Listed::Name(name) => E::get(&self.client, &name).await?,
+        };
+        let row = self.entity_row(E::TABLE, object)?;
+        self.resource::<E>(row).await
+    }
+
     /// The row of a top-level entity from its rendered API object: adds `account_id` and, for
     /// tables that have one, the `tags` object.
-    pub(super) fn entity_row(
+    fn entity_row(
         &self,
         table: &'static Table,
         mut object: Map<String, Json>,
@@ -180,18 +420,16 @@ impl<'a> Iam<'a> {
     }
 
     /// The entity's row with the rows of every selected child table (and only those).
-    pub(super) async fn resource(&self, kind: Kind, row: Row) -> Result<Resource, EntityError> {
-        let parent = Parent::new(kind, &row);
+    async fn resource<E: Entity>(&self, row: Row) -> Result<Resource, EntityError> {
+        let parent = Parent::new(E::PREFIX, &row);
         let mut children = Vec::with_capacity(self.cx.children.len());
         for &table in self.cx.children {
             let Some(&(_, list)) = CHILD_LISTS.iter().find(|(t, _)| *t == table) else {
-                return Err(
-                    FetchError::Api(format!("no reader for child table {}", table.name)).into(),
-                );
+                return Err(FetchError::unsupported(table.name).into());
             };
             let rows = match list {
-                List::InlinePolicies => self.inline_policies(&parent, table).await?,
-                List::AttachedPolicies => self.attached_policies(&parent, table).await?,
+                List::InlinePolicies => self.inline_policies::<E>(&parent, table).await?,
+                List::AttachedPolicies => self.attached_policies::<E>(&parent, table).await?,
                 List::LastAccessed => self.last_accessed(&parent, table).await?,
                 List::AccessKeys => self.access_keys(&parent, table).await?,
                 List::GroupsForUser => self.groups_for_user(&parent, table).await?,
@@ -205,79 +443,16 @@ impl<'a> Iam<'a> {
 
     /// The entity's inline policies with their documents: `List*Policies`, then `Get*Policy` for
     /// each name.
-    async fn inline_policies(
+    async fn inline_policies<E: Entity>(
         &self,
         parent: &Parent<'_>,
         table: &'static Table,
     ) -> Result<Vec<Row>, EntityError> {
-        let name = parent.name.as_str();
-        let names: Vec<String> = match parent.kind {
-            Kind::Role => self
-                .client
-                .list_role_policies()
-                .role_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("ListRolePolicies", e))?,
-            Kind::User => self
-                .client
-                .list_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("ListUserPolicies", e))?,
-            Kind::Group => self
-                .client
-                .list_group_policies()
-                .group_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("ListGroupPolicies", e))?,
-        };
+        let names = E::inline_policy_names(&self.client, &parent.name).await?;
         let mut rows = Vec::with_capacity(names.len());
         for policy in names {
-            let document = match parent.kind {
-                Kind::Role => item(
-                    "GetRolePolicy",
-                    self.client
-                        .get_role_policy()
-                        .role_name(name)
-                        .policy_name(&policy)
-                        .send()
-                        .await,
-                )?
-                .map(|p| p.policy_document),
-                Kind::User => item(
-                    "GetUserPolicy",
-                    self.client
-                        .get_user_policy()
-                        .user_name(name)
-                        .policy_name(&policy)
-                        .send()
-                        .await,
-                )?
-                .map(|p| p.policy_document),
-                Kind::Group => item(
-                    "GetGroupPolicy",
-                    self.client
-                        .get_group_policy()
-                        .group_name(name)
-                        .policy_name(&policy)
-                        .send()
-                        .await,
-                )?
-                .map(|p| p.policy_document),
-            };
-            let Some(document) = document else {
+            let Some(document) = E::inline_policy(&self.client, &parent.name, &policy).await?
+            else {
                 continue;
             };
             let object = json!({
@@ -290,45 +465,13 @@ impl<'a> Iam<'a> {
     }
 
     /// The managed policies attached to the entity (`ListAttached*Policies`).
-    async fn attached_policies(
+    async fn attached_policies<E: Entity>(
         &self,
         parent: &Parent<'_>,
         table: &'static Table,
     ) -> Result<Vec<Row>, EntityError> {
-        let name = parent.name.as_str();
-        let policies = match parent.kind {
-            Kind::Role => self
-                .client
-                .list_attached_role_policies()
-                .role_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("ListAttachedRolePolicies", e))?,
-            Kind::User => self
-                .client
-                .list_attached_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("ListAttachedUserPolicies", e))?,
-            Kind::Group => self
-                .client
-                .list_attached_group_policies()
-                .group_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("ListAttachedGroupPolicies", e))?,
-        };
-        policies
+        E::attached_policies(&self.client, &parent.name)
+            .await?
             .iter()
             .map(|p| parent.child_row(table, p.render()))
             .collect()
@@ -341,16 +484,8 @@ impl<'a> Iam<'a> {
         parent: &Parent<'_>,
         table: &'static Table,
     ) -> Result<Vec<Row>, EntityError> {
-        let keys = self
-            .client
-            .list_access_keys()
-            .user_name(&parent.name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ListAccessKeys", e))?;
+        let request = self.client.list_access_keys().user_name(&parent.name);
+        let keys = entity_all("ListAccessKeys", request.into_paginator().items().send()).await?;
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
             let mut object = render_object(&key);
@@ -386,16 +521,9 @@ impl<'a> Iam<'a> {
         parent: &Parent<'_>,
         table: &'static Table,
     ) -> Result<Vec<Row>, EntityError> {
-        let groups = self
-            .client
-            .list_groups_for_user()
-            .user_name(&parent.name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ListGroupsForUser", e))?;
+        let request = self.client.list_groups_for_user().user_name(&parent.name);
+        let groups =
+            entity_all("ListGroupsForUser", request.into_paginator().items().send()).await?;
         groups
             .iter()
             .map(|g| parent.child_row(table, g.render()))
@@ -408,16 +536,15 @@ impl<'a> Iam<'a> {
         parent: &Parent<'_>,
         table: &'static Table,
     ) -> Result<Vec<Row>, EntityError> {
-        let certificates = self
+        let request = self
             .client
             .list_signing_certificates()
-            .user_name(&parent.name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ListSigningCertificates", e))?;
+            .user_name(&parent.name);
+        let certificates = entity_all(
+            "ListSigningCertificates",
+            request.into_paginator().items().send(),
+        )
+        .await?;
         certificates
             .iter()
             .map(|c| parent.child_row(table, c.render()))
@@ -430,16 +557,8 @@ impl<'a> Iam<'a> {
         parent: &Parent<'_>,
         table: &'static Table,
     ) -> Result<Vec<Row>, EntityError> {
-        let keys = self
-            .client
-            .list_ssh_public_keys()
-            .user_name(&parent.name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ListSSHPublicKeys", e))?;
+        let request = self.client.list_ssh_public_keys().user_name(&parent.name);
+        let keys = entity_all("ListSSHPublicKeys", request.into_paginator().items().send()).await?;
         keys.iter()
             .map(|k| parent.child_row(table, k.render()))
             .collect()
@@ -489,7 +608,10 @@ impl<'a> Iam<'a> {
                 .map_err(|e| call_error("GenerateServiceLastAccessedDetails", e))?,
         };
         let job = generated.job_id.ok_or_else(|| {
-            FetchError::Api("GenerateServiceLastAccessedDetails: no JobId in the answer".into())
+            invalid(
+                "GenerateServiceLastAccessedDetails",
+                "no JobId in the answer",
+            )
         })?;
         let deadline = Instant::now() + JOB_PATIENCE;
         let mut marker = None;
@@ -507,11 +629,16 @@ impl<'a> Iam<'a> {
             match page.job_status {
                 JobStatusType::InProgress => {
                     if Instant::now() >= deadline {
-                        return Err(FetchError::Api(format!(
-                            "GetServiceLastAccessedDetails: job {job} for {} still in progress after {} s",
-                            parent.arn,
-                            JOB_PATIENCE.as_secs()
-                        ))
+                        // A job that runs long passes with time: asked again later.
+                        return Err(FetchError::new(
+                            FetchErrorKind::Timeout,
+                            "GetServiceLastAccessedDetails",
+                            format!(
+                                "job {job} for {} still in progress after {} s",
+                                parent.arn,
+                                JOB_PATIENCE.as_secs()
+                            ),
+                        )
                         .into());
                     }
                     tokio::time::sleep(JOB_POLL).await;
@@ -523,10 +650,11 @@ impl<'a> Iam<'a> {
                         || format!("status {}", other.as_str()),
                         |e| format!("{}: {}", e.code, e.message),
                     );
-                    return Err(FetchError::Api(format!(
-                        "GetServiceLastAccessedDetails: job {job} for {} failed: {reason}",
-                        parent.arn
-                    ))
+                    return Err(FetchError::new(
+                        FetchErrorKind::Unavailable,
+                        "GetServiceLastAccessedDetails",
+                        format!("job {job} for {} failed: {reason}", parent.arn),
+                    )
                     .into());
                 }
             }
@@ -546,7 +674,6 @@ impl<'a> Iam<'a> {
 /// A parent entity as its child rows see it: the columns they repeat and the `_cq_id` they point
 /// at.
 struct Parent<'r> {
-    kind: Kind,
     /// The entity's name, which the child-list calls take.
     name: String,
     arn: String,
@@ -557,14 +684,13 @@ struct Parent<'r> {
 }
 
 impl<'r> Parent<'r> {
-    fn new(kind: Kind, row: &'r Row) -> Parent<'r> {
+    fn new(prefix: &'static str, row: &'r Row) -> Parent<'r> {
         let text = |column: &str| {
             row.get(column)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
-        let prefix = kind.prefix();
         let name = text(&format!("{prefix}_name"));
         let arn = text("arn");
         let mut columns = Map::new();
@@ -576,7 +702,6 @@ impl<'r> Parent<'r> {
             Json::String(text(&format!("{prefix}_id"))),
         );
         Parent {
-            kind,
             name,
             arn,
             row,
@@ -603,7 +728,7 @@ fn row(
     parent: Option<&Row>,
 ) -> Result<Row, EntityError> {
     Row::from_json(table, object, parent.map(|p| p.cq_id))
-        .map_err(|e| EntityError::Failed(FetchError::Api(e.to_string())))
+        .map_err(|e| EntityError::Failed(invalid("row", e.to_string())))
 }
 
 /// An IAM policy document as CloudQuery stores it: JSON, decoded from the URL encoding
@@ -611,7 +736,7 @@ fn row(
 ///
 /// A document that already is JSON is taken as it is (moto leaves `ListRoles` documents unencoded);
 /// one that is neither stays a JSON string rather than failing the row.
-pub(super) fn policy_document(raw: &str) -> Json {
+fn policy_document(raw: &str) -> Json {
     if let Ok(document) = serde_json::from_str(raw) {
         return document;
     }

@@ -5,25 +5,20 @@
 
 mod ec2;
 mod ec2_images;
-mod ec2_instances;
-mod ec2_internet_gateways;
-mod ec2_network_interfaces;
-mod ec2_route_tables;
-mod ec2_security_groups;
-mod ec2_subnets;
-mod ec2_vpcs;
 mod ecs;
 mod iam;
-mod iam_groups;
-mod iam_roles;
-mod iam_users;
 mod rds;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_ec2::error::SdkError;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{Map, Value as Json};
 use trailsync_catalog::{Resource, Row, Table};
-use trailsync_engine::{FetchError, Location};
+use trailsync_core::{FetchError, Location};
+
+use crate::errors::{fetch_error, invalid};
 
 /// What a reader needs for one call: credentials and region, and which children to include.
 pub struct Context<'a> {
@@ -42,17 +37,17 @@ pub trait TableReader: Send + Sync {
 
 /// Every table reader of this build.
 static READERS: &[&dyn TableReader] = &[
-    &ec2_instances::Ec2Instances,
-    &ec2_security_groups::Ec2SecurityGroups,
-    &ec2_subnets::Ec2Subnets,
-    &ec2_vpcs::Ec2Vpcs,
-    &ec2_internet_gateways::Ec2InternetGateways,
-    &ec2_route_tables::Ec2RouteTables,
-    &ec2_network_interfaces::Ec2NetworkInterfaces,
+    &ec2::Ec2Instances,
+    &ec2::Ec2SecurityGroups,
+    &ec2::Ec2Subnets,
+    &ec2::Ec2Vpcs,
+    &ec2::Ec2InternetGateways,
+    &ec2::Ec2RouteTables,
+    &ec2::Ec2NetworkInterfaces,
     &ec2_images::Ec2Images,
-    &iam_roles::IamRoles,
-    &iam_users::IamUsers,
-    &iam_groups::IamGroups,
+    &iam::ROLES,
+    &iam::USERS,
+    &iam::GROUPS,
     &rds::RdsInstances,
     &rds::RdsClusters,
     &ecs::EcsClusters,
@@ -81,7 +76,7 @@ pub(crate) fn regional_row(
     );
     object.insert("region".into(), Json::String(cx.location.region.clone()));
     object.insert("arn".into(), Json::String(arn));
-    Row::from_json(table, &object, None).map_err(|e| FetchError::Api(e.to_string()))
+    Row::from_json(table, &object, None).map_err(|e| invalid("row", e.to_string()))
 }
 
 /// Adds `account_id` and `region` to a child table's object and builds its row under `parent`.
@@ -96,7 +91,21 @@ pub(crate) fn child_row(
         Json::String(cx.location.account_id.clone()),
     );
     object.insert("region".into(), Json::String(cx.location.region.clone()));
-    Row::from_json(table, &object, Some(parent.cq_id)).map_err(|e| FetchError::Api(e.to_string()))
+    Row::from_json(table, &object, Some(parent.cq_id)).map_err(|e| invalid("row", e.to_string()))
+}
+
+/// Every item of a paginated call (`client.list_roles().into_paginator().items().send()`).
+pub(crate) async fn all<T, E>(
+    operation: &'static str,
+    items: PaginationStream<Result<T, SdkError<E>>>,
+) -> Result<Vec<T>, FetchError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    items
+        .try_collect()
+        .await
+        .map_err(|error| fetch_error(operation, error))
 }
 
 /// The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`).

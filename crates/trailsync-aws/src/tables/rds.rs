@@ -12,10 +12,10 @@ use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use serde_json::{Map, Value as Json};
 use trailsync_catalog::tables::{rds_clusters, rds_instances};
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
-use trailsync_engine::FetchError;
+use trailsync_core::FetchError;
 
-use super::{Context, TableReader, child_row, regional_row};
-use crate::errors::{fetch_error, is_unsupported};
+use super::{Context, TableReader, all, child_row, regional_row};
+use crate::errors::{fetch_error, invalid, is_unsupported};
 use crate::render::{render_object, tags_object};
 
 /// Ids per filtered call. RDS documents no cap on filter values; 100 is its largest page
@@ -93,20 +93,18 @@ async fn describe_instances(
     filter: Option<Filter>,
 ) -> Result<Vec<Resource>, FetchError> {
     let client = aws_sdk_rds::Client::new(cx.config);
-    let mut pages = client
+    let request = client
         .describe_db_instances()
         .set_filters(filter.map(|f| vec![f]))
-        .max_records(PAGE_SIZE)
-        .into_paginator()
-        .send();
-    let mut resources = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| fetch_error("DescribeDBInstances", e))?;
-        for instance in page.db_instances() {
-            resources.push(Resource::new(instance_row(cx, instance)?));
-        }
-    }
-    Ok(resources)
+        .max_records(PAGE_SIZE);
+    all(
+        "DescribeDBInstances",
+        request.into_paginator().items().send(),
+    )
+    .await?
+    .iter()
+    .map(|instance| instance_row(cx, instance).map(Resource::new))
+    .collect()
 }
 
 fn instance_row(cx: &Context<'_>, instance: &DbInstance) -> Result<Row, FetchError> {
@@ -131,33 +129,33 @@ async fn describe_clusters(
     filter: Option<Filter>,
 ) -> Result<Vec<Resource>, FetchError> {
     let client = aws_sdk_rds::Client::new(cx.config);
-    let mut pages = client
+    let request = client
         .describe_db_clusters()
         .set_filters(filter.map(|f| vec![f]))
-        .max_records(PAGE_SIZE)
-        .into_paginator()
-        .send();
+        .max_records(PAGE_SIZE);
+    let clusters = all(
+        "DescribeDBClusters",
+        request.into_paginator().items().send(),
+    )
+    .await?;
     let with_backtracks = cx.children.contains(&&rds_clusters::BACKTRACKS);
-    let mut resources = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| fetch_error("DescribeDBClusters", e))?;
-        for cluster in page.db_clusters() {
-            let row = rds_row(
-                &rds_clusters::TABLE,
-                cx,
-                render_object(cluster),
-                cluster.db_cluster_arn(),
-            )?;
-            let mut resource = Resource::new(row);
-            if with_backtracks {
-                let rows = backtracks(&client, cx, cluster, &resource.row).await?;
-                resource.children.push(ChildRows {
-                    table: &rds_clusters::BACKTRACKS,
-                    rows,
-                });
-            }
-            resources.push(resource);
+    let mut resources = Vec::with_capacity(clusters.len());
+    for cluster in &clusters {
+        let row = rds_row(
+            &rds_clusters::TABLE,
+            cx,
+            render_object(cluster),
+            cluster.db_cluster_arn(),
+        )?;
+        let mut resource = Resource::new(row);
+        if with_backtracks {
+            let rows = backtracks(&client, cx, cluster, &resource.row).await?;
+            resource.children.push(ChildRows {
+                table: &rds_clusters::BACKTRACKS,
+                rows,
+            });
         }
+        resources.push(resource);
     }
     Ok(resources)
 }
@@ -210,8 +208,7 @@ fn rds_row(
     mut object: Map<String, Json>,
     arn: Option<&str>,
 ) -> Result<Row, FetchError> {
-    let arn =
-        arn.ok_or_else(|| FetchError::Api(format!("{}: an item without an ARN", table.name)))?;
+    let arn = arn.ok_or_else(|| invalid(table.name, "an item without an ARN"))?;
     let tags = tags_object(object.get("TagList"));
     object.insert("tags".into(), tags);
     regional_row(table, cx, object, arn.to_string())

@@ -1,7 +1,7 @@
 //! CloudQuery's EC2 images (the AMIs the account owns) and two per-image attributes as children.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_images",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["account_id", "region", "arn"],
-    id_column: Some("image_id"),
+    id: Some(ResourceId::new("image_id").tagged("ami-")),
     columns: &[
         col("account_id", Text),
         col("region", Text),
@@ -54,9 +54,9 @@ pub static LAUNCH_PERMISSIONS: Table = Table {
     name: "aws_ec2_image_launch_permissions",
     service: Service::Ec2,
     scope: Scope::Regional,
-    parent: Some("aws_ec2_images"),
+    parent: Some(&TABLE),
     primary_key: &["image_arn"],
-    id_column: None,
+    id: None,
     columns: &[
         col("image_arn", Text),
         col("group", Text),
@@ -72,8 +72,8 @@ pub static LAST_LAUNCHED_TIMES: Table = Table {
     name: "aws_ec2_image_last_launched_times",
     service: Service::Ec2,
     scope: Scope::Regional,
-    parent: Some("aws_ec2_images"),
+    parent: Some(&TABLE),
     primary_key: &["image_arn"],
-    id_column: None,
+    id: None,
     columns: &[col("image_arn", Text), col("last_launched_time", Timestamp)],
 };

@@ -1,5 +1,5 @@
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_instances",
@@ -7,7 +7,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("instance_id"),
+    id: Some(ResourceId::new("instance_id").tagged("i-")),
     columns: &[
         col("account_id", Text),
         col("region", Text),

@@ -1,7 +1,7 @@
 //! CloudQuery's EC2 internet gateways, with their VPC attachments as JSON.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_internet_gateways",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("internet_gateway_id"),
+    id: Some(ResourceId::new("internet_gateway_id").tagged("igw-")),
     columns: &[
         col("account_id", Text),
         col("region", Text),

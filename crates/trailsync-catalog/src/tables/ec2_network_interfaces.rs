@@ -1,7 +1,7 @@
 //! CloudQuery's EC2 network interfaces (ENIs).
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_network_interfaces",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("network_interface_id"),
+    id: Some(ResourceId::new("network_interface_id").tagged("eni-")),
     columns: &[
         col("account_id", Text),
         col("region", Text),

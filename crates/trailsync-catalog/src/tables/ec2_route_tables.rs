@@ -1,7 +1,7 @@
 //! CloudQuery's EC2 route tables, with routes and associations as JSON.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_route_tables",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("route_table_id"),
+    id: Some(ResourceId::new("route_table_id").tagged("rtb-")),
     columns: &[
         col("account_id", Text),
         col("region", Text),

@@ -1,7 +1,7 @@
 //! CloudQuery's EC2 security groups, with their ingress and egress rules as JSON.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_security_groups",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("group_id"),
+    id: Some(ResourceId::new("group_id").tagged("sg-")),
     columns: &[
         col("account_id", Text),
         col("region", Text),

@@ -2,7 +2,7 @@
 //! `request_account_id` and `request_region` and keys rows by them with the ARN.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_ec2_subnets",
@@ -10,7 +10,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["request_account_id", "request_region", "arn"],
-    id_column: Some("subnet_id"),
+    id: Some(ResourceId::new("subnet_id").tagged("subnet-")),
     columns: &[
         col("request_account_id", Text),
         col("request_region", Text),

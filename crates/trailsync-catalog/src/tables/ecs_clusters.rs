@@ -1,5 +1,5 @@
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{IdForm, ResourceId, Scope, Service, Table, col};
 
 /// ECS clusters (`ListClusters` + `DescribeClusters`); events identify them by name.
 pub static TABLE: Table = Table {
@@ -8,7 +8,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("cluster_name"),
+    id: Some(ResourceId::new("cluster_name").form(IdForm::ArnName)),
     columns: &[
         col("account_id", Text),
         col("region", Text),
@@ -37,9 +37,9 @@ pub static TASKS: Table = Table {
     name: "aws_ecs_cluster_tasks",
     service: Service::Ecs,
     scope: Scope::Regional,
-    parent: Some("aws_ecs_clusters"),
+    parent: Some(&TABLE),
     primary_key: &["arn"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("region", Text),

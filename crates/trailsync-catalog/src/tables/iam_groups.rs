@@ -1,7 +1,7 @@
 //! CloudQuery's IAM groups and their policies; IAM is global, so rows have no region.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_iam_groups",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Global,
     parent: None,
     primary_key: &["account_id", "arn"],
-    id_column: Some("group_name"),
+    id: Some(ResourceId::new("group_name")),
     columns: &[
         col("account_id", Text),
         col("arn", Text),
@@ -24,9 +24,9 @@ pub static POLICIES: Table = Table {
     name: "aws_iam_group_policies",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_groups"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "group_arn", "policy_name"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("group_arn", Text),
@@ -40,9 +40,9 @@ pub static ATTACHED_POLICIES: Table = Table {
     name: "aws_iam_group_attached_policies",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_groups"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "group_arn", "policy_arn"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("group_arn", Text),
@@ -55,9 +55,9 @@ pub static LAST_ACCESSED_DETAILS: Table = Table {
     name: "aws_iam_group_last_accessed_details",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_groups"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "group_arn", "service_namespace"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("group_arn", Text),

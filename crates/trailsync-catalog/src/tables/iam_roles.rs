@@ -1,7 +1,7 @@
 //! CloudQuery's IAM roles and their policies; IAM is global, so rows have no region.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_iam_roles",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Global,
     parent: None,
     primary_key: &["account_id", "arn"],
-    id_column: Some("role_name"),
+    id: Some(ResourceId::new("role_name")),
     columns: &[
         col("account_id", Text),
         col("assume_role_policy_document", Json),
@@ -30,9 +30,9 @@ pub static POLICIES: Table = Table {
     name: "aws_iam_role_policies",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_roles"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "role_arn", "policy_name"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("role_arn", Text),
@@ -46,9 +46,9 @@ pub static ATTACHED_POLICIES: Table = Table {
     name: "aws_iam_role_attached_policies",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_roles"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "role_arn", "policy_arn"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("role_arn", Text),
@@ -61,9 +61,9 @@ pub static LAST_ACCESSED_DETAILS: Table = Table {
     name: "aws_iam_role_last_accessed_details",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_roles"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "role_arn", "service_namespace"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("role_arn", Text),

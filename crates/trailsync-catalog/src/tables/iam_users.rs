@@ -1,7 +1,7 @@
 //! CloudQuery's IAM users and what hangs off them; IAM is global, so rows have no region.
 
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{ResourceId, Scope, Service, Table, col};
 
 pub static TABLE: Table = Table {
     name: "aws_iam_users",
@@ -9,7 +9,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Global,
     parent: None,
     primary_key: &["account_id", "arn"],
-    id_column: Some("user_name"),
+    id: Some(ResourceId::new("user_name")),
     columns: &[
         col("account_id", Text),
         col("arn", Text),
@@ -27,9 +27,9 @@ pub static ACCESS_KEYS: Table = Table {
     name: "aws_iam_user_access_keys",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "access_key_id"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),
@@ -48,9 +48,9 @@ pub static GROUPS: Table = Table {
     name: "aws_iam_user_groups",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "arn"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),
@@ -67,9 +67,9 @@ pub static POLICIES: Table = Table {
     name: "aws_iam_user_policies",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "policy_name"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),
@@ -84,9 +84,9 @@ pub static ATTACHED_POLICIES: Table = Table {
     name: "aws_iam_user_attached_policies",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "policy_name"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),
@@ -100,9 +100,9 @@ pub static LAST_ACCESSED_DETAILS: Table = Table {
     name: "aws_iam_user_last_accessed_details",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "service_namespace"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),
@@ -121,9 +121,9 @@ pub static SIGNING_CERTIFICATES: Table = Table {
     name: "aws_iam_signing_certificates",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "certificate_id"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),
@@ -140,9 +140,9 @@ pub static SSH_PUBLIC_KEYS: Table = Table {
     name: "aws_iam_ssh_public_keys",
     service: Service::Iam,
     scope: Scope::Global,
-    parent: Some("aws_iam_users"),
+    parent: Some(&TABLE),
     primary_key: &["account_id", "user_arn", "ssh_public_key_id"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("user_arn", Text),

@@ -1,5 +1,5 @@
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{IdForm, ResourceId, Scope, Service, Table, col};
 
 /// RDS DB clusters (`DescribeDBClusters`); events identify them by their lowercased identifier.
 pub static TABLE: Table = Table {
@@ -8,7 +8,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("db_cluster_identifier"),
+    id: Some(ResourceId::new("db_cluster_identifier").form(IdForm::RdsIdentifier)),
     columns: &[
         col("account_id", Text),
         col("region", Text),
@@ -97,9 +97,9 @@ pub static BACKTRACKS: Table = Table {
     name: "aws_rds_cluster_backtracks",
     service: Service::Rds,
     scope: Scope::Regional,
-    parent: Some("aws_rds_clusters"),
+    parent: Some(&TABLE),
     primary_key: &["db_cluster_arn", "backtrack_identifier"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("region", Text),

@@ -1,5 +1,5 @@
 use crate::ColumnType::*;
-use crate::{Scope, Service, Table, col};
+use crate::{IdForm, ResourceId, Scope, Service, Table, col};
 
 /// RDS DB instances (`DescribeDBInstances`); events identify them by their lowercased identifier.
 pub static TABLE: Table = Table {
@@ -8,7 +8,7 @@ pub static TABLE: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["arn"],
-    id_column: Some("db_instance_identifier"),
+    id: Some(ResourceId::new("db_instance_identifier").form(IdForm::RdsIdentifier)),
     columns: &[
         col("account_id", Text),
         col("region", Text),

@@ -16,10 +16,14 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, GenericClient, NoTls, Statement, Transaction};
 use trailsync_catalog::{Table, Value};
 
-use crate::errors::{Context, DestinationError, Operation};
+use crate::Tally;
+use crate::errors::{Context, Error, Operation};
 use crate::plan::{self, Registry, Step};
 use crate::sql::{self, Dialect};
-use crate::{Destination, Kind, Tally, WriteBatch, WriteMode, WriteSummary};
+use trailsync_core::{
+    Destination, DestinationError, DestinationKind as Kind, Position, WriteBatch, WriteMode,
+    WriteSummary,
+};
 
 /// Used when the connection string sets no `connect_timeout`: an unreachable server should fail
 /// the call, not hang it.
@@ -57,9 +61,9 @@ impl PostgresDestination {
     pub async fn connect(
         connection_string: &str,
         mode: WriteMode,
-    ) -> Result<PostgresDestination, DestinationError> {
+    ) -> Result<PostgresDestination, Error> {
         let mut config = Config::from_str(connection_string).map_err(|error| {
-            DestinationError::InvalidConnectionString {
+            Error::InvalidConnectionString {
                 kind: Kind::Postgres,
                 reason: error.to_string(),
             }
@@ -91,7 +95,7 @@ impl PostgresDestination {
     }
 
     /// The session, connected: a dropped connection is replaced here, on the next call.
-    async fn session(&self) -> Result<tokio::sync::MutexGuard<'_, Session>, DestinationError> {
+    async fn session(&self) -> Result<tokio::sync::MutexGuard<'_, Session>, Error> {
         let mut session = self.session.lock().await;
         if session.client.as_ref().is_none_or(Client::is_closed) {
             if session.client.take().is_some() {
@@ -102,7 +106,7 @@ impl PostgresDestination {
                 self.config
                     .connect(NoTls)
                     .await
-                    .map_err(|source| DestinationError::Connect {
+                    .map_err(|source| Error::Connect {
                         kind: Kind::Postgres,
                         error: Box::new(source),
                     })?;
@@ -118,7 +122,7 @@ impl PostgresDestination {
     }
 
     /// Runs `steps` in one transaction; on a lost connection, forgets it for the next call.
-    async fn apply(&self, steps: &[Step<'_>]) -> Result<WriteSummary, DestinationError> {
+    async fn apply(&self, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
         let mut session = self.session().await?;
         let result = session.apply(steps).await;
         if let Err(error) = &result {
@@ -129,14 +133,14 @@ impl PostgresDestination {
 }
 
 impl Session {
-    fn client(&mut self) -> Result<&mut Client, DestinationError> {
+    fn client(&mut self) -> Result<&mut Client, Error> {
         connected(&mut self.client)
     }
 
     /// Drops the connection after an error that may have broken it (anything retryable: an I/O
     /// failure, a server shutdown message, ...); the next call opens a new one. The client's own
     /// flag is not enough: it may not know yet that the server closed the connection.
-    fn forget_after(&mut self, error: &DestinationError) {
+    fn forget_after(&mut self, error: &Error) {
         if error.is_retryable() || self.client.as_ref().is_some_and(Client::is_closed) {
             if self.client.take().is_some() {
                 tracing::debug!(%error, "dropping the postgresql connection");
@@ -145,7 +149,7 @@ impl Session {
         }
     }
 
-    async fn apply(&mut self, steps: &[Step<'_>]) -> Result<WriteSummary, DestinationError> {
+    async fn apply(&mut self, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
         let Session { client, statements } = self;
         let client = connected(client)?;
         let tx = client
@@ -239,7 +243,7 @@ impl Destination for PostgresDestination {
         &self,
         source: &str,
         stream_arn: &str,
-    ) -> Result<HashMap<String, String>, DestinationError> {
+    ) -> Result<HashMap<String, Position>, DestinationError> {
         let context = Context::new(Operation::ReadCheckpoints, sql::CHECKPOINT_TABLE);
         let mut session = self.session().await?;
         let result = async {
@@ -253,14 +257,14 @@ impl Destination for PostgresDestination {
                 .map_err(on(context))?;
             rows.iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect::<Result<_, tokio_postgres::Error>>()
+                .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
                 .map_err(on(context))
         }
         .await;
         if let Err(error) = &result {
             session.forget_after(error);
         }
-        result
+        Ok(crate::positions(result?)?)
     }
 }
 
@@ -268,7 +272,7 @@ async fn migrate_table(
     tx: &Transaction<'_>,
     table: &'static Table,
     keyed: bool,
-) -> Result<(), DestinationError> {
+) -> Result<(), Error> {
     tx.batch_execute(&sql::create_table(Dialect::Postgres, table, keyed))
         .await
         .map_err(on(Context::new(Operation::CreateTable, table.name)))?;
@@ -350,7 +354,7 @@ impl StatementCache {
         client: &impl GenericClient,
         sql: &str,
         context: Context,
-    ) -> Result<Statement, DestinationError> {
+    ) -> Result<Statement, Error> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
@@ -374,16 +378,16 @@ impl StatementCache {
 
 /// The client of a session. `PostgresDestination::session` connects before handing one out, so
 /// this only fails if that ever changes.
-fn connected(client: &mut Option<Client>) -> Result<&mut Client, DestinationError> {
-    client.as_mut().ok_or_else(|| DestinationError::Connect {
+fn connected(client: &mut Option<Client>) -> Result<&mut Client, Error> {
+    client.as_mut().ok_or_else(|| Error::Connect {
         kind: Kind::Postgres,
         error: "not connected".into(),
     })
 }
 
 /// The error mapper for one operation.
-fn on(context: Context) -> impl Fn(tokio_postgres::Error) -> DestinationError {
-    move |source| DestinationError::Postgres {
+fn on(context: Context) -> impl Fn(tokio_postgres::Error) -> Error {
+    move |source| Error::Postgres {
         context,
         error: source,
     }

@@ -25,6 +25,7 @@ impl ToSql for Param<'_> {
         match self {
             Param::Null | Param::Value(Value::Null) => Ok(IsNull::Yes),
             Param::Text(text) => without_nul(text).as_ref().to_sql_checked(ty, out),
+            Param::Position(position) => position.to_string().to_sql_checked(ty, out),
             Param::Value(Value::Text(text)) => without_nul(text).as_ref().to_sql_checked(ty, out),
             Param::Uuid(id) | Param::Value(Value::Uuid(id)) => {
                 if is_text(ty) {

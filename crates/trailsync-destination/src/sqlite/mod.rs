@@ -16,10 +16,14 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params_from_iter};
 use trailsync_catalog::{Table, Value};
 
-use crate::errors::{Context, DestinationError, Operation};
+use crate::Tally;
+use crate::errors::{Context, Error, Operation};
 use crate::plan::{self, Param, Registry, Step};
 use crate::sql::{self, Dialect};
-use crate::{Destination, Kind, Tally, WriteBatch, WriteMode, WriteSummary};
+use trailsync_core::{
+    Destination, DestinationError, DestinationKind as Kind, Position, WriteBatch, WriteMode,
+    WriteSummary,
+};
 
 /// How long a statement waits for another process's lock before failing as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,12 +53,12 @@ impl SqliteDestination {
     pub async fn open(
         connection_string: &str,
         mode: WriteMode,
-    ) -> Result<SqliteDestination, DestinationError> {
+    ) -> Result<SqliteDestination, Error> {
         let target = Target::parse(connection_string)?;
         let context = Context::op(Operation::Connect);
         let connection = tokio::task::spawn_blocking(move || target.open())
             .await
-            .map_err(|source| DestinationError::Task {
+            .map_err(|source| Error::Task {
                 context,
                 error: source,
             })??;
@@ -66,10 +70,10 @@ impl SqliteDestination {
     }
 
     /// Runs `f` on the connection in the blocking pool.
-    async fn run<T, F>(&self, context: Context, f: F) -> Result<T, DestinationError>
+    async fn run<T, F>(&self, context: Context, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, DestinationError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
@@ -79,7 +83,7 @@ impl SqliteDestination {
             f(&mut connection)
         })
         .await
-        .map_err(|source| DestinationError::Task {
+        .map_err(|source| Error::Task {
             context,
             error: source,
         })?
@@ -154,27 +158,27 @@ impl Destination for SqliteDestination {
         &self,
         source: &str,
         stream_arn: &str,
-    ) -> Result<HashMap<String, String>, DestinationError> {
+    ) -> Result<HashMap<String, Position>, DestinationError> {
         let (source, stream_arn) = (source.to_string(), stream_arn.to_string());
         let context = Context::new(Operation::ReadCheckpoints, sql::CHECKPOINT_TABLE);
-        self.run(context, move |connection| {
-            let mut statement = connection
-                .prepare_cached(&sql::select_checkpoints(Dialect::Sqlite))
-                .map_err(on(context))?;
-            let rows = statement
-                .query_map([&source, &stream_arn], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(on(context))?;
-            rows.collect::<Result<_, _>>().map_err(on(context))
-        })
-        .await
+        let rows = self
+            .run(context, move |connection| {
+                let mut statement = connection
+                    .prepare_cached(&sql::select_checkpoints(Dialect::Sqlite))
+                    .map_err(on(context))?;
+                let rows = statement
+                    .query_map([&source, &stream_arn], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map_err(on(context))?;
+                rows.collect::<Result<Vec<(String, String)>, _>>()
+                    .map_err(on(context))
+            })
+            .await?;
+        Ok(crate::positions(rows)?)
     }
 }
 
 /// Runs the steps of a plan in one transaction and commits it.
-fn apply(
-    connection: &mut Connection,
-    steps: &[Step<'_>],
-) -> Result<WriteSummary, DestinationError> {
+fn apply(connection: &mut Connection, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
     let tx = begin(connection)?;
     let mut tally = Tally::default();
     for step in steps {
@@ -190,17 +194,13 @@ fn apply(
 
 /// Starts a write transaction, taking the write lock at once rather than on the first write,
 /// which could fail with SQLITE_BUSY mid-transaction when another process writes.
-fn begin(connection: &mut Connection) -> Result<Transaction<'_>, DestinationError> {
+fn begin(connection: &mut Connection) -> Result<Transaction<'_>, Error> {
     connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(on(Context::op(Operation::Begin)))
 }
 
-fn migrate_table(
-    tx: &Transaction<'_>,
-    table: &'static Table,
-    keyed: bool,
-) -> Result<(), DestinationError> {
+fn migrate_table(tx: &Transaction<'_>, table: &'static Table, keyed: bool) -> Result<(), Error> {
     let create = sql::create_table(Dialect::Sqlite, table, keyed);
     tx.execute(&create, [])
         .map_err(on(Context::new(Operation::CreateTable, table.name)))?;
@@ -258,8 +258,8 @@ fn migrate_table(
 }
 
 /// The error mapper for one operation.
-fn on(context: Context) -> impl Fn(rusqlite::Error) -> DestinationError {
-    move |source| DestinationError::Sqlite {
+fn on(context: Context) -> impl Fn(rusqlite::Error) -> Error {
+    move |source| Error::Sqlite {
         context,
         error: source,
     }
@@ -271,6 +271,7 @@ impl rusqlite::ToSql for Param<'_> {
         Ok(match self {
             Param::Null | Param::Value(Value::Null) => ToSqlOutput::Owned(Owned::Null),
             Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Param::Position(position) => ToSqlOutput::Owned(Owned::Text(position.to_string())),
             Param::Uuid(id) | Param::Value(Value::Uuid(id)) => {
                 ToSqlOutput::Owned(Owned::Text(id.hyphenated().to_string()))
             }
@@ -305,10 +306,10 @@ enum Target {
 }
 
 impl Target {
-    fn parse(connection_string: &str) -> Result<Target, DestinationError> {
+    fn parse(connection_string: &str) -> Result<Target, Error> {
         let name = connection_string.trim();
         if name.is_empty() {
-            return Err(DestinationError::InvalidConnectionString {
+            return Err(Error::InvalidConnectionString {
                 kind: Kind::Sqlite,
                 reason: "it is empty; give a file path such as ./inventory.db".into(),
             });
@@ -330,8 +331,8 @@ impl Target {
         }
     }
 
-    fn open(self) -> Result<Connection, DestinationError> {
-        let connect = |source: rusqlite::Error| DestinationError::Connect {
+    fn open(self) -> Result<Connection, Error> {
+        let connect = |source: rusqlite::Error| Error::Connect {
             kind: Kind::Sqlite,
             error: Box::new(source),
         };
@@ -343,11 +344,9 @@ impl Target {
             Target::File { name, uri, file } => {
                 let folder = file.as_deref().and_then(Path::parent);
                 if let Some(folder) = folder.filter(|f| !f.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(folder).map_err(|source| {
-                        DestinationError::Connect {
-                            kind: Kind::Sqlite,
-                            error: Box::new(source),
-                        }
+                    std::fs::create_dir_all(folder).map_err(|source| Error::Connect {
+                        kind: Kind::Sqlite,
+                        error: Box::new(source),
                     })?;
                 }
                 let flags = if uri {

@@ -7,7 +7,7 @@ use trailsync_catalog::{
     ChildRows, Deletion, Resource, Row, Scope, Service, Table, Value, col, cq_id,
 };
 
-use crate::{Checkpoint, WriteBatch};
+use trailsync_core::{Checkpoint, Position, WriteBatch};
 
 pub(crate) const ACCOUNT: &str = "111122223333";
 pub(crate) const REGION: &str = "us-east-1";
@@ -20,7 +20,7 @@ pub(crate) static PARENTS: Table = Table {
     scope: Scope::Regional,
     parent: None,
     primary_key: &["account_id", "region", "id"],
-    id_column: Some("id"),
+    id: Some(trailsync_catalog::ResourceId::new("id")),
     columns: &[
         col("account_id", Text),
         col("region", Text),
@@ -57,9 +57,9 @@ pub(crate) static CHILDREN: Table = Table {
     name: "ts_test_children",
     service: Service::Ec2,
     scope: Scope::Regional,
-    parent: Some("ts_test_parents"),
+    parent: Some(&PARENTS),
     primary_key: &["parent_key", "name"],
-    id_column: None,
+    id: None,
     columns: &[
         col("account_id", Text),
         col("region", Text),
@@ -73,9 +73,9 @@ pub(crate) static GRANDCHILDREN: Table = Table {
     name: "ts_test_grandchildren",
     service: Service::Ec2,
     scope: Scope::Regional,
-    parent: Some("ts_test_children"),
+    parent: Some(&CHILDREN),
     primary_key: &["child_key", "name"],
-    id_column: None,
+    id: None,
     columns: &[col("child_key", Text), col("name", Text)],
 };
 
@@ -207,7 +207,7 @@ pub(crate) fn checkpoint(shard: &str, sequence: &str) -> Checkpoint {
         source_name: SOURCE.to_string(),
         stream_arn: STREAM.to_string(),
         shard_id: shard.to_string(),
-        sequence_number: sequence.to_string(),
+        position: position(sequence),
     }
 }
 
@@ -217,4 +217,9 @@ pub(crate) fn time(seconds: i64) -> DateTime<Utc> {
         .single()
         .expect("valid date")
         + chrono::Duration::seconds(seconds)
+}
+
+/// A position after sequence number `sequence`.
+pub(crate) fn position(sequence: &str) -> Position {
+    sequence.parse().expect("a sequence number")
 }

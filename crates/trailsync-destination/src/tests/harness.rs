@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::postgres::PostgresDestination;
 use crate::sql::quote;
 use crate::sqlite::SqliteDestination;
-use crate::{Destination, Kind, WriteMode};
+use trailsync_core::{Destination, DestinationKind as Kind, WriteMode};
 
 /// A row as stored: the bookkeeping columns and the data columns, decoded.
 #[derive(Clone, Debug, PartialEq)]

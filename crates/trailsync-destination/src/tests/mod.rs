@@ -13,7 +13,16 @@ use uuid::Uuid;
 
 use self::fixtures::*;
 use self::harness::{PostgresDb, SqliteDb, Stored, TestDb, open};
-use crate::{Destination, DestinationError, Kind, WriteBatch, WriteMode, WriteSummary};
+use crate::Error;
+use trailsync_core::{
+    Destination, DestinationError, DestinationKind as Kind, Position, WriteBatch, WriteMode,
+    WriteSummary,
+};
+
+/// The destination's own error inside the port's.
+fn cause(error: &DestinationError) -> &Error {
+    error.downcast_ref().expect("a destination error")
+}
 
 /// Runs a test body against both destinations, as `name::sqlite` and `name::postgres`.
 macro_rules! both {
@@ -149,8 +158,8 @@ async fn migrate_refuses_a_table_keyed_differently(db: &dyn TestDb) {
         .expect_err("key differs");
     assert!(
         matches!(
-            error,
-            DestinationError::Migration {
+            cause(&error),
+            Error::Migration {
                 table: "ts_test_parents",
                 ..
             }
@@ -390,7 +399,7 @@ async fn deletions_that_could_not_be_meant_are_refused(db: &dyn TestDb) {
         b.deletes = vec![deletion];
         let error = db.dest().write(&b).await.expect_err("refused");
         assert!(
-            matches!(error, DestinationError::InvalidBatch { .. }),
+            matches!(cause(&error), Error::InvalidBatch { .. }),
             "{error}"
         );
     }
@@ -476,9 +485,9 @@ async fn checkpoints_commit_with_the_rows_or_not_at_all(db: &dyn TestDb) {
     elsewhere.stream_arn = "arn:aws:kinesis:us-east-1:111122223333:stream/other".into();
     first.checkpoints.push(elsewhere);
     write(db, &first).await;
-    let expected: HashMap<String, String> = [
-        ("shard-1".to_string(), "100".to_string()),
-        ("shard-2".to_string(), "5".to_string()),
+    let expected: HashMap<String, Position> = [
+        ("shard-1".to_string(), position("100")),
+        ("shard-2".to_string(), position("5")),
     ]
     .into();
     assert_eq!(
@@ -531,7 +540,7 @@ async fn checkpoints_commit_with_the_rows_or_not_at_all(db: &dyn TestDb) {
     only.checkpoints = vec![checkpoint("shard-1", "300"), checkpoint("shard-1", "301")];
     assert_eq!(write(db, &only).await, WriteSummary::default());
     let now = db.dest().checkpoints(SOURCE, STREAM).await.expect("read");
-    assert_eq!(now.get("shard-1").map(String::as_str), Some("301"));
+    assert_eq!(now.get("shard-1"), Some(&position("301")));
     assert!(
         db.dest()
             .checkpoints("another-source", STREAM)
@@ -761,7 +770,7 @@ async fn batches_that_contradict_the_catalog_are_refused_whole(db: &dyn TestDb) 
         b.checkpoints = vec![checkpoint("shard-1", "1")];
         let error = db.dest().write(&b).await.expect_err("refused");
         assert!(
-            matches!(error, DestinationError::InvalidBatch { .. }),
+            matches!(cause(&error), Error::InvalidBatch { .. }),
             "{error}"
         );
         assert!(!error.is_retryable());
@@ -837,8 +846,8 @@ async fn sqlite_accepts_paths_uris_and_memory() {
         .map(|_| ())
         .expect_err("empty");
     assert!(matches!(
-        empty,
-        DestinationError::InvalidConnectionString { .. }
+        cause(&empty),
+        Error::InvalidConnectionString { .. }
     ));
 }
 
@@ -882,7 +891,7 @@ async fn postgres_unreachable_is_a_retryable_connect_error() {
     .await
     .map(|_| ())
     .expect_err("nothing listens on port 1");
-    assert!(matches!(error, DestinationError::Connect { .. }), "{error}");
+    assert!(matches!(cause(&error), Error::Connect { .. }), "{error}");
     assert!(error.is_retryable());
     let error = crate::connect(
         Kind::Postgres,
@@ -893,7 +902,7 @@ async fn postgres_unreachable_is_a_retryable_connect_error() {
     .map(|_| ())
     .expect_err("bad port");
     assert!(
-        matches!(error, DestinationError::InvalidConnectionString { .. }),
+        matches!(cause(&error), Error::InvalidConnectionString { .. }),
         "{error}"
     );
 }

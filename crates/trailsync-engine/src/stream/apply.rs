@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use trailsync_catalog::{Deletion, Resource, Table, Value};
 use trailsync_events::{Outcome, SkipReason, Target};
 
-use super::Record;
+use trailsync_core::{Location, Record};
+
 use super::window::{Want, WorkKey};
-use crate::{Location, Stats, SyncPlan};
+use crate::{Stats, SyncPlan};
 
 /// Decodes one record and routes its events: the work this source should do for it, each piece
 /// once. Never fails: bad input and events of no interest are counted and logged.
@@ -32,7 +33,7 @@ pub(super) fn route_record(plan: &SyncPlan, stats: &Stats, record: &Record) -> B
         };
         let mut applied = false;
         for change in changes {
-            let Some(table) = top_level(plan, change.table) else {
+            let Some(table) = top_level(plan, change.table.name) else {
                 stats.skip("table not selected");
                 continue;
             };
@@ -70,7 +71,7 @@ pub(super) fn top_level(plan: &SyncPlan, name: &str) -> Option<&'static Table> {
 
 /// The id (`id_column` value) of a fetched resource.
 pub(super) fn id_of(table: &Table, resource: &Resource) -> Option<String> {
-    let column = table.id_column?;
+    let column = table.id_column()?;
     resource.row.get(column)?.as_str().map(str::to_string)
 }
 
@@ -95,7 +96,7 @@ pub(crate) fn location_filter(table: &Table, location: &Location) -> Vec<(&'stat
 /// Deletes the row with this id at this location (and, in the destination, its children).
 /// A table without an id column cannot be targeted by id: nothing is deleted.
 pub(super) fn deletion(table: &'static Table, location: &Location, id: String) -> Option<Deletion> {
-    let id_column = table.id_column?;
+    let id_column = table.id_column()?;
     let mut filter = location_filter(table, location);
     filter.push((id_column, Value::Text(id)));
     Some(Deletion { table, filter })

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::shards::later_sequence;
+use trailsync_core::SequenceNumber;
 
 /// One record's claim on the work it caused; the record is applied when all its tickets are
 /// done.
@@ -17,7 +17,7 @@ pub(crate) struct Ticket {
 
 #[derive(Debug)]
 struct Entry {
-    sequence_number: String,
+    sequence_number: SequenceNumber,
     pending: u32,
 }
 
@@ -27,14 +27,14 @@ struct ShardLog {
     first: u64,
     entries: VecDeque<Entry>,
     /// The reader reached the end of the closed shard; the checkpoint that marks it finished.
-    end: Option<Option<String>>,
+    end: Option<Option<SequenceNumber>>,
 }
 
 /// What may be committed now.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Advance {
     /// (shard, sequence number) checkpoints covering only applied records.
-    pub checkpoints: Vec<(String, String)>,
+    pub checkpoints: Vec<(String, SequenceNumber)>,
     /// Shards read to their end whose every record is applied: drained once this commits.
     pub drained: Vec<String>,
 }
@@ -47,7 +47,7 @@ pub(crate) struct Ledger {
 impl Ledger {
     /// Registers a record, in shard order; it is applied once every [`Ledger::wait`] on its
     /// ticket is matched by a [`Ledger::done`].
-    pub(crate) fn record(&mut self, shard: &Arc<str>, sequence_number: String) -> Ticket {
+    pub(crate) fn record(&mut self, shard: &Arc<str>, sequence_number: SequenceNumber) -> Ticket {
         let log = self.shards.entry(shard.clone()).or_default();
         let serial = log.first + log.entries.len() as u64;
         log.entries.push_back(Entry {
@@ -75,7 +75,7 @@ impl Ledger {
     }
 
     /// The shard's reader reached its end; `final_sequence` is the checkpoint that says so.
-    pub(crate) fn end(&mut self, shard: &Arc<str>, final_sequence: Option<String>) {
+    pub(crate) fn end(&mut self, shard: &Arc<str>, final_sequence: Option<SequenceNumber>) {
         self.shards.entry(shard.clone()).or_default().end = Some(final_sequence);
     }
 
@@ -97,7 +97,7 @@ impl Ledger {
                 }
             }
             if let (true, Some(end)) = (log.entries.is_empty(), &log.end) {
-                last = later_sequence(last, end.clone());
+                last = SequenceNumber::later(last, end.clone());
                 advance.drained.push(shard.to_string());
                 finished.push(shard.clone());
             }
@@ -108,7 +108,7 @@ impl Ledger {
         for shard in finished {
             self.shards.remove(&shard);
         }
-        advance.checkpoints.sort();
+        advance.checkpoints.sort_by(|a, b| a.0.cmp(&b.0));
         advance.drained.sort();
         advance
     }
@@ -124,20 +124,21 @@ impl Ledger {
 mod tests {
     use super::*;
 
-    fn checkpoints(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+    fn checkpoints(pairs: &[(&str, &str)]) -> Vec<(String, SequenceNumber)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), seq(b))).collect()
+    }
+
+    fn seq(s: &str) -> SequenceNumber {
+        SequenceNumber::new(s).expect("digits")
     }
 
     #[test]
     fn a_checkpoint_stops_before_the_first_record_still_waiting() {
         let a: Arc<str> = Arc::from("a");
         let mut ledger = Ledger::default();
-        let r1 = ledger.record(&a, "1".into());
-        let r2 = ledger.record(&a, "2".into());
-        let r3 = ledger.record(&a, "3".into());
+        let r1 = ledger.record(&a, seq("1"));
+        let r2 = ledger.record(&a, seq("2"));
+        let r3 = ledger.record(&a, seq("3"));
         ledger.wait(&r1);
         ledger.wait(&r2);
         ledger.wait(&r2);
@@ -158,10 +159,10 @@ mod tests {
     fn shards_advance_independently() {
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
         let mut ledger = Ledger::default();
-        let slow = ledger.record(&a, "10".into());
+        let slow = ledger.record(&a, seq("10"));
         ledger.wait(&slow);
-        ledger.record(&a, "11".into());
-        ledger.record(&b, "5".into());
+        ledger.record(&a, seq("11"));
+        ledger.record(&b, seq("5"));
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("b", "5")]));
         ledger.done(&slow);
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "11")]));
@@ -171,9 +172,9 @@ mod tests {
     fn a_shard_is_drained_once_its_last_record_is_applied() {
         let p: Arc<str> = Arc::from("parent");
         let mut ledger = Ledger::default();
-        let last = ledger.record(&p, "8".into());
+        let last = ledger.record(&p, seq("8"));
         ledger.wait(&last);
-        ledger.end(&p, Some("9".into()));
+        ledger.end(&p, Some(seq("9")));
         assert_eq!(ledger.advance(), Advance::default());
         ledger.done(&last);
         assert_eq!(
@@ -187,7 +188,7 @@ mod tests {
 
         // Reaching the end with nothing read: drained at once, at the ending sequence number.
         let q: Arc<str> = Arc::from("q");
-        ledger.end(&q, Some("0".into()));
+        ledger.end(&q, Some(seq("0")));
         let advance = ledger.advance();
         assert_eq!(advance.drained, ["q"]);
         assert_eq!(advance.checkpoints, checkpoints(&[("q", "0")]));

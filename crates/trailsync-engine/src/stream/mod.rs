@@ -17,7 +17,6 @@
 
 mod apply;
 mod ledger;
-mod models;
 mod processor;
 mod reader;
 mod reconcile;
@@ -31,14 +30,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use trailsync_destination::Destination;
-
-pub use models::{
-    Record, ShardInfo, ShardRead, ShardReader, ShardSource, StartPosition, StreamError,
+use trailsync_core::{
+    Destination, DestinationError, Inventory, Position, SequenceNumber, ShardSource, StreamError,
 };
-pub use shards::compare_sequence;
 
-use crate::{Inventory, Stats, SyncPlan};
+use crate::{Stats, SyncPlan};
+
+/// Why consuming the stream stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("destination: {0}")]
+    Destination(#[source] DestinationError),
+}
 
 /// How far back a shard without a checkpoint starts.
 #[derive(Clone, Debug)]
@@ -46,7 +51,20 @@ pub enum DefaultStart {
     /// AT_TIMESTAMP: the configured `start_time`, else the full sync's start.
     At(DateTime<Utc>),
     TrimHorizon,
+    /// From the moment the stream is opened: `At` that instant, so that a restart (or an
+    /// expired iterator) resumes there rather than at a later "latest".
     Latest,
+}
+
+impl DefaultStart {
+    /// The position this start stands for, as of `now`.
+    fn position(&self, now: DateTime<Utc>) -> Position {
+        match self {
+            DefaultStart::At(t) => Position::At(*t),
+            DefaultStart::TrimHorizon => Position::TrimHorizon,
+            DefaultStart::Latest => Position::At(now),
+        }
+    }
 }
 
 /// How the stream is consumed.
@@ -77,12 +95,12 @@ pub async fn run(
     options: StreamOptions,
     stats: Arc<Stats>,
     cancel: CancellationToken,
-) -> Result<(), StreamError> {
+) -> Result<(), RunError> {
     let stream_arn = source.stream_arn().to_string();
     let checkpoints = destination
         .checkpoints(&plan.source_name, &stream_arn)
         .await
-        .map_err(StreamError::Destination)?;
+        .map_err(RunError::Destination)?;
     let listing = source.shards().await?;
     tracing::info!(stream = %stream_arn, shards = listing.len(), resumed = checkpoints.len(), "consuming stream");
 
@@ -132,7 +150,8 @@ pub async fn run(
         stop: stop.clone(),
     };
     coordinator.graph.update(listing, &coordinator.checkpoints);
-    coordinator.start_ready(Some(&options.default_start));
+    let default_start = options.default_start.position(Utc::now());
+    coordinator.start_ready(Some(&default_start));
 
     let mut refresh = tokio::time::interval(SHARD_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,7 +186,7 @@ pub async fn run(
     }
     let budget = processor::DRAIN_BUDGET + DRAIN_GRACE;
     match tokio::time::timeout(budget, &mut processor).await {
-        Ok(Ok(result)) => result.map_err(StreamError::Destination),
+        Ok(Ok(result)) => result.map_err(RunError::Destination),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "stream processor panicked");
             Ok(())
@@ -184,10 +203,10 @@ pub async fn run(
 struct Coordinator {
     source: Arc<dyn ShardSource>,
     /// Checkpoints found at start; shards started later without one start at their beginning.
-    checkpoints: HashMap<String, String>,
+    checkpoints: HashMap<String, Position>,
     graph: shards::ShardGraph,
     /// Tells a running reader its shard's EndingSequenceNumber once it is closed.
-    endings: HashMap<String, watch::Sender<Option<String>>>,
+    endings: HashMap<String, watch::Sender<Option<SequenceNumber>>>,
     readers: tokio::task::JoinSet<()>,
     input: mpsc::Sender<processor::Input>,
     stop: CancellationToken,
@@ -197,13 +216,12 @@ impl Coordinator {
     /// Starts a reader for every shard that may be read now. Shards found at start without a
     /// checkpoint start at `default_start`; later ones (children of a drained shard, shards of a
     /// split while running) at TRIM_HORIZON, since all their records are new.
-    fn start_ready(&mut self, default_start: Option<&DefaultStart>) {
+    fn start_ready(&mut self, default_start: Option<&Position>) {
         for shard in self.graph.take_ready() {
             let start = match (self.checkpoints.get(&shard.shard_id), default_start) {
-                (Some(seq), _) => StartPosition::AfterSequenceNumber(seq.clone()),
-                (None, Some(DefaultStart::At(t))) => StartPosition::AtTimestamp(*t),
-                (None, Some(DefaultStart::Latest)) => StartPosition::Latest,
-                (None, Some(DefaultStart::TrimHorizon) | None) => StartPosition::TrimHorizon,
+                (Some(position), _) => position.clone(),
+                (None, Some(start)) => start.clone(),
+                (None, None) => Position::TrimHorizon,
             };
             let (ending_tx, ending_rx) = watch::channel(shard.ending_sequence_number.clone());
             self.endings.insert(shard.shard_id.clone(), ending_tx);

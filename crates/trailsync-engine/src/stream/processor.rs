@@ -18,13 +18,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use trailsync_catalog::{Resource, Table};
-use trailsync_destination::{Checkpoint, Destination, DestinationError, WriteBatch};
+use trailsync_core::{
+    Checkpoint, Destination, DestinationError, FetchError, FetchErrorKind, Inventory, Location,
+    Position, Record, SequenceNumber, WriteBatch,
+};
 
-use super::Record;
 use super::apply::{deletion, id_of, location_filter, route_record, top_level};
 use super::ledger::{Advance, Ledger, Ticket};
 use super::window::{Group, Window, group};
-use crate::{FetchError, Inventory, Location, Stats, SyncPlan};
+use crate::{Stats, SyncPlan};
 
 /// What the shard readers send.
 #[derive(Debug)]
@@ -36,7 +38,7 @@ pub(super) enum Input {
     /// The reader reached the end of its closed shard; `final_sequence` marks it finished.
     End {
         shard: Arc<str>,
-        final_sequence: Option<String>,
+        final_sequence: Option<SequenceNumber>,
     },
 }
 
@@ -446,7 +448,7 @@ impl Processor {
                         source_name: self.plan.source_name.clone(),
                         stream_arn: self.stream_arn.clone(),
                         shard_id,
-                        sequence_number,
+                        position: Position::After(sequence_number),
                     }),
             );
         if !batch.is_empty() {
@@ -486,7 +488,7 @@ impl Processor {
                                 .is_none_or(|id| !touched.contains(&(location.clone(), id)))
                         })),
                         // Tables without a reader in this build were reported at start.
-                        Err(FetchError::Unsupported(_)) => {}
+                        Err(error) if error.kind() == FetchErrorKind::Unsupported => {}
                         Err(error) => {
                             tracing::warn!(table = table.name, %location, %error, "reconciliation listing failed; rows left as they were");
                         }

@@ -7,8 +7,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::processor::Input;
-use super::shards::{later_sequence, reached_end};
-use super::{ShardInfo, ShardSource, StartPosition};
+use trailsync_core::{Position, SequenceNumber, ShardInfo, ShardSource};
+
+use super::shards::reached_end;
 
 /// Back-off bounds after a failed open or read (the SDK has retried already).
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -20,17 +21,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(super) async fn read_shard(
     source: Arc<dyn ShardSource>,
     shard: ShardInfo,
-    start: StartPosition,
-    ending: watch::Receiver<Option<String>>,
+    start: Position,
+    ending: watch::Receiver<Option<SequenceNumber>>,
     tx: mpsc::Sender<Input>,
     stop: CancellationToken,
 ) {
     let id: Arc<str> = Arc::from(shard.shard_id.as_str());
     tracing::info!(shard = %id, ?start, "opening shard");
-    let mut position = match &start {
-        StartPosition::AfterSequenceNumber(seq) => Some(seq.clone()),
-        _ => None,
-    };
+    let mut position = start.sequence_number().cloned();
     let mut backoff = FIRST_BACKOFF;
     let mut reader = loop {
         let opened = tokio::select! {
@@ -68,7 +66,7 @@ pub(super) async fn read_shard(
             position = Some(last.sequence_number.clone());
         }
         let ending = ending.borrow().clone();
-        let end = reached_end(position.as_deref(), ending.as_deref(), &read);
+        let end = reached_end(position.as_ref(), ending.as_ref(), &read);
         if !read.records.is_empty() {
             let input = Input::Records {
                 shard: id.clone(),
@@ -82,7 +80,7 @@ pub(super) async fn read_shard(
             tracing::info!(shard = %id, "shard read to its end");
             let input = Input::End {
                 shard: id,
-                final_sequence: later_sequence(position, ending),
+                final_sequence: SequenceNumber::later(position, ending),
             };
             send(&tx, input, &stop).await;
             return;

@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use trailsync_catalog::{Resource, Table};
 
 use super::processor::Reconcile;
-use crate::{FetchError, Inventory, Location, Stats, SyncPlan};
+use trailsync_core::{FetchError, Inventory, Location};
+
+use crate::{Stats, SyncPlan};
 
 /// Reconciles every `interval` (the first one interval after the start) until stopped.
 pub(super) async fn every(

@@ -5,44 +5,27 @@
 //! is drained: read to its end and its last records committed. Parents that the stream no longer
 //! lists (past retention) count as drained.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use super::{ShardInfo, ShardRead};
-
-/// Compares Kinesis sequence numbers numerically. They are decimal strings: up to 128 bits on
-/// AWS (longer than any integer type SQL or JSON keeps), small integers on moto.
-pub fn compare_sequence(a: &str, b: &str) -> Ordering {
-    let a = a.trim_start_matches('0');
-    let b = b.trim_start_matches('0');
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-/// The later of two positions in a shard.
-pub fn later_sequence(a: Option<String>, b: Option<String>) -> Option<String> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if compare_sequence(&a, &b) == Ordering::Less {
-            b
-        } else {
-            a
-        }),
-        (a, b) => a.or(b),
-    }
-}
+use trailsync_core::{Position, SequenceNumber, ShardInfo, ShardRead};
 
 /// Whether a read shows the reader at the end of its shard. `position` is the last sequence
 /// number read (or resumed after); `ending` is the shard's `EndingSequenceNumber`, known once the
 /// shard is closed. The end is there when Kinesis hands out no next iterator (AWS), when the
 /// position reached the ending (moto keeps handing out iterators), or when a closed shard has
 /// nothing more and the read is caught up (a start after its last record: nothing to reach).
-pub(crate) fn reached_end(position: Option<&str>, ending: Option<&str>, read: &ShardRead) -> bool {
+pub(crate) fn reached_end(
+    position: Option<&SequenceNumber>,
+    ending: Option<&SequenceNumber>,
+    read: &ShardRead,
+) -> bool {
     if read.closed {
         return true;
     }
     let Some(ending) = ending else {
         return false;
     };
-    if position.is_some_and(|p| compare_sequence(p, ending) != Ordering::Less) {
+    if position.is_some_and(|p| p >= ending) {
         return true;
     }
     read.records.is_empty() && read.millis_behind_latest == Some(0)
@@ -75,8 +58,8 @@ impl ShardGraph {
     pub(crate) fn update(
         &mut self,
         listing: Vec<ShardInfo>,
-        checkpoints: &HashMap<String, String>,
-    ) -> Vec<(String, String)> {
+        checkpoints: &HashMap<String, Position>,
+    ) -> Vec<(String, SequenceNumber)> {
         let mut closed = Vec::new();
         for info in listing {
             match self.nodes.get_mut(&info.shard_id) {
@@ -92,10 +75,12 @@ impl ShardGraph {
                 }
                 None => {
                     let finished = match (
-                        checkpoints.get(&info.shard_id),
+                        checkpoints
+                            .get(&info.shard_id)
+                            .and_then(Position::sequence_number),
                         &info.ending_sequence_number,
                     ) {
-                        (Some(at), Some(ending)) => compare_sequence(at, ending) != Ordering::Less,
+                        (Some(at), Some(ending)) => at >= ending,
                         _ => false,
                     };
                     let state = if finished {
@@ -119,14 +104,11 @@ impl ShardGraph {
             .values()
             .filter(|n| n.state == State::Waiting)
             .filter(|n| {
-                [&n.info.parent_shard_id, &n.info.adjacent_parent_shard_id]
-                    .into_iter()
-                    .flatten()
-                    .all(|parent| {
-                        self.nodes
-                            .get(parent)
-                            .is_none_or(|p| p.state == State::Drained)
-                    })
+                n.info.parents().all(|parent| {
+                    self.nodes
+                        .get(parent)
+                        .is_none_or(|p| p.state == State::Drained)
+                })
             })
             .map(|n| n.info.shard_id.clone())
             .collect();
@@ -161,37 +143,23 @@ impl ShardGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Record;
+    use trailsync_core::Record;
+
+    fn seq(s: &str) -> SequenceNumber {
+        SequenceNumber::new(s).expect("digits")
+    }
 
     fn shard(id: &str, parents: &[&str], ending: Option<&str>) -> ShardInfo {
         ShardInfo {
             shard_id: id.to_string(),
             parent_shard_id: parents.first().map(|p| p.to_string()),
             adjacent_parent_shard_id: parents.get(1).map(|p| p.to_string()),
-            ending_sequence_number: ending.map(str::to_string),
+            ending_sequence_number: ending.map(seq),
         }
     }
 
     fn ids(shards: Vec<ShardInfo>) -> Vec<String> {
         shards.into_iter().map(|s| s.shard_id).collect()
-    }
-
-    #[test]
-    fn sequence_numbers_compare_as_numbers_of_any_length() {
-        use Ordering::*;
-        assert_eq!(compare_sequence("9", "10"), Less);
-        assert_eq!(compare_sequence("10", "9"), Greater);
-        assert_eq!(compare_sequence("007", "7"), Equal);
-        let aws_a = "49590338271490256608559692538361571095921575989136588898";
-        let aws_b = "49590338271490256608559692540925702759324208523137515618";
-        assert_eq!(compare_sequence(aws_a, aws_b), Less);
-        assert_eq!(compare_sequence(aws_b, "12"), Greater);
-        assert_eq!(compare_sequence("0", ""), Equal);
-        assert_eq!(
-            later_sequence(Some("12".into()), Some("9".into())),
-            Some("12".into())
-        );
-        assert_eq!(later_sequence(None, Some("0".into())), Some("0".into()));
     }
 
     #[test]
@@ -226,8 +194,8 @@ mod tests {
     #[test]
     fn a_parent_checkpointed_at_its_end_is_not_read_again() {
         let checkpoints = HashMap::from([
-            ("p".to_string(), "0000120".to_string()),
-            ("q".to_string(), "99".to_string()),
+            ("p".to_string(), Position::After(seq("0000120"))),
+            ("q".to_string(), Position::After(seq("99"))),
         ]);
         let mut graph = ShardGraph::default();
         graph.update(
@@ -252,7 +220,7 @@ mod tests {
             vec![shard("a", &[], Some("7")), shard("a1", &["a"], None)],
             &HashMap::new(),
         );
-        assert_eq!(closed, [("a".to_string(), "7".to_string())]);
+        assert_eq!(closed, [("a".to_string(), seq("7"))]);
         assert!(graph.take_ready().is_empty());
     }
 
@@ -262,7 +230,7 @@ mod tests {
             records: records
                 .iter()
                 .map(|s| Record {
-                    sequence_number: s.to_string(),
+                    sequence_number: seq(s),
                     data: Vec::new(),
                 })
                 .collect(),
@@ -272,25 +240,37 @@ mod tests {
         // AWS: no next iterator.
         assert!(reached_end(None, None, &read(&[], true, None)));
         // An open shard never ends, however caught up.
-        assert!(!reached_end(Some("5"), None, &read(&[], false, Some(0))));
+        assert!(!reached_end(
+            Some(&seq("5")),
+            None,
+            &read(&[], false, Some(0))
+        ));
         // moto: the ending sequence number reached, compared as a number.
         assert!(reached_end(
-            Some("10"),
-            Some("10"),
+            Some(&seq("10")),
+            Some(&seq("10")),
             &read(&["10"], false, Some(0))
         ));
         assert!(!reached_end(
-            Some("9"),
-            Some("10"),
+            Some(&seq("9")),
+            Some(&seq("10")),
             &read(&["9"], false, Some(5))
         ));
         assert!(reached_end(
-            Some("100"),
-            Some("99"),
+            Some(&seq("100")),
+            Some(&seq("99")),
             &read(&[], false, Some(9))
         ));
         // A closed shard with nothing after the start position.
-        assert!(reached_end(None, Some("12"), &read(&[], false, Some(0))));
-        assert!(!reached_end(None, Some("12"), &read(&[], false, Some(300))));
+        assert!(reached_end(
+            None,
+            Some(&seq("12")),
+            &read(&[], false, Some(0))
+        ));
+        assert!(!reached_end(
+            None,
+            Some(&seq("12")),
+            &read(&[], false, Some(300))
+        ));
     }
 }

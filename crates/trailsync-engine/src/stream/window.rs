@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ledger::Ticket;
-use crate::Location;
+use trailsync_core::Location;
 
 /// What a change asks for: one resource, or every resource of a table at a location.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,7 +116,10 @@ mod tests {
         let mut new_keys = 0;
         // 500 events over 4 shards touching 20 instances.
         for n in 0..500 {
-            let ticket = ledger.record(&shards[n % 4], n.to_string());
+            let ticket = ledger.record(
+                &shards[n % 4],
+                trailsync_core::SequenceNumber::new(n.to_string()).expect("digits"),
+            );
             let want = Want::Id(format!("i-{:02}", n % 20));
             if window.add(
                 key("aws_ec2_instances", "us-east-1", want),
@@ -151,7 +154,10 @@ mod tests {
             ("aws_iam_roles", "us-east-1", Want::Id("admin".into())),
             ("aws_iam_roles", "us-east-1", Want::All),
         ] {
-            let ticket = ledger.record(&shard, "1".into());
+            let ticket = ledger.record(
+                &shard,
+                trailsync_core::SequenceNumber::new("1").expect("digits"),
+            );
             window.add(key(table, region, want), ticket, now, span);
         }
         let groups = group(window.take());

@@ -18,7 +18,7 @@ pub fn run(format: Format) -> anyhow::Result<ExitCode> {
 
 /// `(source, event name, action)` of every event that refreshes `table`.
 fn events(table: &Table) -> Vec<(&'static str, &'static str, &'static str)> {
-    trailsync_events::routes_for_table(table.name)
+    trailsync_events::routes_for_table(table)
         .map(|r| (r.source, r.name, r.action.as_str()))
         .collect()
 }
@@ -32,7 +32,7 @@ fn text() -> String {
     for t in TABLES {
         let _ = writeln!(out, "{}", t.name);
         if let Some(parent) = t.parent {
-            let _ = writeln!(out, "  parent: {parent}");
+            let _ = writeln!(out, "  parent: {}", parent.name);
         }
         let kids = children(t);
         if !kids.is_empty() {
@@ -61,7 +61,7 @@ fn as_json() -> serde_json::Value {
         .map(|t| {
             json!({
                 "name": t.name,
-                "parent": t.parent,
+                "parent": t.parent.map(|p| p.name),
                 "children": children(t),
                 "primary_key": t.primary_key,
                 "columns": t.all_columns().map(|c| json!({
@@ -88,7 +88,7 @@ pub(crate) fn markdown() -> String {
     for t in TABLES {
         let _ = writeln!(out, "\n## {}\n", t.name);
         if let Some(parent) = t.parent {
-            let _ = writeln!(out, "Parent: [{parent}](#{parent})\n");
+            let _ = writeln!(out, "Parent: [{0}](#{0})\n", parent.name);
         }
         let kids = children(t);
         if !kids.is_empty() {
