@@ -1,8 +1,10 @@
 //! Credentials and regions for each configured account.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use trailsync_config::{AccountConfig, AwsSpec, Regions};
 use trailsync_core::Location;
@@ -14,8 +16,14 @@ use crate::CallMeter;
 const HOME_REGION: &str = "us-east-1";
 
 /// Attempts per AWS call, the first included: the SDK's standard retry mode backs off
-/// exponentially with jitter on throttling, 5xx and transient errors.
+/// exponentially with jitter on throttling, 5xx and transient errors. Beyond them the engine
+/// waits and asks again for as long as it takes, holding the records' checkpoints.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// A connection that cannot be made in this long, or an attempt unanswered in this long, fails
+/// (and is retried) rather than hanging the fetch.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
@@ -107,6 +115,12 @@ pub async fn sdk_config(
 ) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
         .http_client(meter.http_client(None));
     if let Some(profile) = &account.local_profile {
         loader = loader.profile_name(profile);

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use aws_config::{Region, SdkConfig};
-use trailsync_catalog::{Resource, Table};
-use trailsync_core::{FetchError, Inventory, Location};
+use trailsync_catalog::Table;
+use trailsync_core::{FetchError, Fetched, Inventory, Location};
 
 use crate::Accounts;
 use crate::tables::{self, Context};
@@ -38,7 +38,7 @@ impl Inventory for AwsInventory {
         location: &Location,
         table: &'static Table,
         children: &[&'static Table],
-    ) -> Result<Vec<Resource>, FetchError> {
+    ) -> Result<Fetched, FetchError> {
         let reader = tables::reader(table).ok_or_else(|| FetchError::unsupported(table.name))?;
         let config = self.config(location)?;
         reader
@@ -56,9 +56,9 @@ impl Inventory for AwsInventory {
         table: &'static Table,
         children: &[&'static Table],
         ids: &[String],
-    ) -> Result<Vec<Resource>, FetchError> {
+    ) -> Result<Fetched, FetchError> {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Fetched::default());
         }
         let reader = tables::reader(table).ok_or_else(|| FetchError::unsupported(table.name))?;
         let config = self.config(location)?;

@@ -171,23 +171,28 @@ impl ShardReader for KinesisShardReader {
         let answer = match answer {
             Ok(answer) => answer,
             Err(e) => {
-                let retry = match e.as_service_error() {
+                match e.as_service_error() {
+                    // Five minutes unused (a long pause in the processor): a fresh iterator
+                    // resumes after the last record returned.
                     Some(GetRecordsError::ExpiredIteratorException(_)) => {
                         self.iterator = self.new_iterator().await?;
-                        Duration::ZERO
+                        self.next_poll = Instant::now();
                     }
+                    // The shard's read budget (shared with other consumers) is spent: slow down.
                     Some(GetRecordsError::ProvisionedThroughputExceededException(_)) => {
                         self.idle = (self.idle * 2).min(Duration::from_secs(5));
-                        self.idle
+                        self.next_poll = Instant::now() + self.idle;
                     }
+                    // Anything else is the caller's to judge (it passes, or the stream is gone).
                     _ => {
-                        // Transient service trouble: the SDK already retried; back off and go on.
-                        tracing::warn!(shard = %self.shard_id, error = %describe(&e), "GetRecords failed");
-                        self.idle = (self.idle * 2).min(Duration::from_secs(5));
-                        self.idle
+                        self.next_poll = Instant::now() + MIN_POLL_INTERVAL;
+                        return Err(stream_error(
+                            &self.arn,
+                            &format!("GetRecords {}", self.shard_id),
+                            e,
+                        ));
                     }
-                };
-                self.next_poll = Instant::now() + retry;
+                }
                 return Ok(ShardRead::default());
             }
         };

@@ -191,6 +191,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     let images = inventory
         .list(&here, &ec2_images::TABLE, &children)
         .await
+        .map(read_all)
         .expect("list images");
     assert_eq!(images.len(), 1, "only the account's own image");
     let image = find(&images, "image_id", &seeded.image);
@@ -218,6 +219,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     let bare = inventory
         .list(&here, &ec2_images::TABLE, &[])
         .await
+        .map(read_all)
         .expect("list images without children");
     assert!(
         bare[0].children.is_empty(),
@@ -287,6 +289,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
             std::slice::from_ref(&seeded.image),
         )
         .await
+        .map(read_all)
         .expect("fetch image");
     assert_eq!(image.len(), 1);
     assert_eq!(launch_permissions(&image[0]), [OTHER_FRIEND]);
@@ -304,6 +307,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         let found = inventory
             .fetch(&here, table, &[], &[unknown.to_string()])
             .await
+            .map(read_all)
             .unwrap_or_else(|e| panic!("fetch unknown {unknown}: {e}"));
         assert!(found.is_empty(), "{unknown} is not found");
     }
@@ -315,6 +319,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     let found = inventory
         .fetch(&here, &ec2_security_groups::TABLE, &[], &ids)
         .await
+        .map(read_all)
         .expect("fetch many");
     moto.stop_recording().await.expect("stop recording");
     assert_eq!(found.len(), 1);
@@ -352,6 +357,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
             std::slice::from_ref(&seeded.vpc),
         )
         .await
+        .map(read_all)
         .expect("fetch elsewhere");
     assert!(missing.is_empty(), "a VPC is found in its own region only");
 
@@ -369,6 +375,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
             std::slice::from_ref(&seeded.group),
         )
         .await
+        .map(read_all)
         .expect("fetch deleted");
     assert!(gone.is_empty(), "a deleted group is not found");
 }
@@ -525,6 +532,7 @@ async fn list(inventory: &AwsInventory, at: &Location, table: &'static Table) ->
     inventory
         .list(at, table, &[])
         .await
+        .map(read_all)
         .unwrap_or_else(|e| panic!("list {}: {e}", table.name))
 }
 
@@ -537,6 +545,7 @@ async fn fetch_one(
     let mut found = inventory
         .fetch(at, table, &[], &[id.to_string()])
         .await
+        .map(read_all)
         .unwrap_or_else(|e| panic!("fetch {} {id}: {e}", table.name));
     assert_eq!(found.len(), 1, "{} {id} is found once", table.name);
     found.remove(0)
@@ -595,4 +604,10 @@ fn launch_permissions(image: &Resource) -> Vec<String> {
             other => panic!("user_id is text: {other:?}"),
         })
         .collect()
+}
+
+/// The resources of an answer that must have read every one of them.
+fn read_all(fetched: trailsync_core::Fetched) -> Vec<trailsync_catalog::Resource> {
+    assert!(fetched.failed.is_empty(), "unread: {:?}", fetched.failed);
+    fetched.resources
 }

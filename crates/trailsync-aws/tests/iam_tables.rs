@@ -59,6 +59,7 @@ impl World {
         self.inventory
             .list(&self.location, table, &children)
             .await
+            .map(read_all)
             .expect("list")
     }
 
@@ -69,6 +70,7 @@ impl World {
         self.inventory
             .fetch(&self.location, table, &children, &names)
             .await
+            .map(read_all)
             .expect("fetch")
     }
 
@@ -281,6 +283,7 @@ async fn roles_with_policies_then_a_change_fetched_by_name() {
             &["app".to_string()],
         )
         .await
+        .map(read_all)
         .expect("fetch without children");
     assert_eq!(bare.len(), 1);
     assert!(bare[0].children.is_empty());
@@ -537,4 +540,10 @@ async fn groups_with_policies_then_a_change_fetched_by_name() {
     names.sort_unstable();
     assert_eq!(names, ["logs", "metrics"]);
     assert!(world.fetch("aws_iam_groups", &["ghost"]).await.is_empty());
+}
+
+/// The resources of an answer that must have read every one of them.
+fn read_all(fetched: trailsync_core::Fetched) -> Vec<trailsync_catalog::Resource> {
+    assert!(fetched.failed.is_empty(), "unread: {:?}", fetched.failed);
+    fetched.resources
 }

@@ -45,6 +45,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     let instances = inventory
         .list(&here, &rds_instances::TABLE, &[])
         .await
+        .map(read_all)
         .expect("list DB instances");
     assert_eq!(
         ids(&instances, "db_instance_identifier"),
@@ -77,6 +78,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     let clusters = inventory
         .list(&here, &rds_clusters::TABLE, &[&rds_clusters::BACKTRACKS])
         .await
+        .map(read_all)
         .expect("list DB clusters");
     assert_eq!(
         ids(&clusters, "db_cluster_identifier"),
@@ -106,6 +108,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     let bare = inventory
         .list(&here, &rds_clusters::TABLE, &[])
         .await
+        .map(read_all)
         .expect("list DB clusters without children");
     assert!(bare.iter().all(|c| c.children.is_empty()));
 
@@ -126,6 +129,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
             &["billing-db".into(), "orders-db".into(), "gone-db".into()],
         )
         .await
+        .map(read_all)
         .expect("fetch DB instances");
     let calls = moto.recorded_calls().await.expect("recorded calls");
     assert_eq!(
@@ -155,6 +159,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
             &["aurora-pg".into(), "no-such-cluster".into()],
         )
         .await
+        .map(read_all)
         .expect("fetch DB clusters");
     assert_eq!(ids(&fetched, "db_cluster_identifier"), ["aurora-pg"]);
     assert_eq!(
@@ -171,6 +176,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
         let none = inventory
             .fetch(&here, table, &[], &[id.into()])
             .await
+            .map(read_all)
             .expect("an unknown id is not an error");
         assert!(none.is_empty(), "{}: {none:?}", table.name);
     }
@@ -209,6 +215,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
     let clusters = inventory
         .list(&here, &ecs_clusters::TABLE, &[&ecs_clusters::TASKS])
         .await
+        .map(read_all)
         .expect("list ECS clusters");
     assert_eq!(
         ids(&clusters, "cluster_name"),
@@ -306,6 +313,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
             &["alpha".into(), "charlie".into(), "ghost".into()],
         )
         .await
+        .map(read_all)
         .expect("fetch ECS clusters");
     let calls = moto.recorded_calls().await.expect("recorded calls");
     assert_eq!(
@@ -330,6 +338,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
     let none = inventory
         .fetch(&here, &ecs_clusters::TABLE, &[], &["ghost".into()])
         .await
+        .map(read_all)
         .expect("an unknown name is not an error");
     assert!(none.is_empty(), "{none:?}");
 }
@@ -541,4 +550,10 @@ fn sorted(items: &[String]) -> Vec<String> {
 
 fn operations(calls: &[trailsync_testkit::ApiCall], operation: &str) -> usize {
     calls.iter().filter(|c| c.operation == operation).count()
+}
+
+/// The resources of an answer that must have read every one of them.
+fn read_all(fetched: trailsync_core::Fetched) -> Vec<trailsync_catalog::Resource> {
+    assert!(fetched.failed.is_empty(), "unread: {:?}", fetched.failed);
+    fetched.resources
 }

@@ -240,6 +240,19 @@ impl PartialEq for Table {
 
 impl Eq for Table {}
 
+impl PartialOrd for Table {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Tables order by name, as they compare by name.
+impl Ord for Table {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name.cmp(other.name)
+    }
+}
+
 impl std::hash::Hash for Table {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.name.hash(state)

@@ -838,3 +838,39 @@ fn skipping_everything_is_an_error() {
         ]
     );
 }
+
+#[test]
+fn durations_beyond_their_bounds_are_refused_not_overflowed() {
+    let config = |stream_options: &str| {
+        format!(
+            "kind: source\nspec:\n  name: aws\n  path: cloudquery/aws\n  tables: [\"aws_ec2_instances\"]\n  destinations: [\"db\"]\n  spec:\n    regions: [\"us-east-1\"]\n    event_based_sync:\n      kinesis_stream_arn: arn:aws:kinesis:us-east-1:111122223333:stream/ct\n{stream_options}---\nkind: destination\nspec:\n  name: db\n  path: cloudquery/sqlite\n  spec:\n    connection_string: ./db.sqlite\n"
+        )
+    };
+    let errors = Loader::with_env(env)
+        .load_text(
+            "aws.yml",
+            &config("      coalesce_window: 100000000h\n      reconcile_interval: 9999h\n"),
+        )
+        .expect_err("out of bounds");
+    let text = errors.to_string();
+    assert!(
+        text.contains("coalesce_window: 100000000h is longer than the 10m this setting allows"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reconcile_interval: 9999h is longer than the 720h this setting allows"),
+        "{text}"
+    );
+    let ok = Loader::with_env(env)
+        .load_text(
+            "aws.yml",
+            &config("      coalesce_window: 10m\n      reconcile_interval: 720h\n"),
+        )
+        .expect("at the bounds");
+    let events = ok.sources[0]
+        .spec
+        .event_based_sync
+        .as_ref()
+        .expect("events");
+    assert_eq!(events.coalesce_window, Duration::from_secs(600));
+}

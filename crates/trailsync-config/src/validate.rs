@@ -748,8 +748,12 @@ impl Walker<'_> {
                 "conflicts with start_time; keep one of them",
             );
         }
-        let coalesce_window = self.optional(fields, at, "coalesce_window", Self::duration);
-        let reconcile_interval = self.optional(fields, at, "reconcile_interval", Self::duration);
+        let coalesce_window = self.optional(fields, at, "coalesce_window", |c, n, a| {
+            c.duration_at_most(n, a, MAX_COALESCE_WINDOW)
+        });
+        let reconcile_interval = self.optional(fields, at, "reconcile_interval", |c, n, a| {
+            c.duration_at_most(n, a, MAX_RECONCILE_INTERVAL)
+        });
         let account = match fields.get("account") {
             Some(node) => self.account(node, &at.field("account"), false),
             None => None,
@@ -1060,6 +1064,25 @@ impl Walker<'_> {
             .ok()
     }
 
+    /// A duration no longer than `max`: a value far beyond any sensible one is a mistake, and
+    /// would overflow the clock arithmetic it feeds.
+    fn duration_at_most(&mut self, node: &Node, at: &At, max: Duration) -> Option<Duration> {
+        let duration = self.duration(node, at)?;
+        if duration > max {
+            self.error(
+                at,
+                node.line,
+                format!(
+                    "{} is longer than the {} this setting allows",
+                    humanize(duration),
+                    humanize(max)
+                ),
+            );
+            return None;
+        }
+        Some(duration)
+    }
+
     fn url(&mut self, node: &Node, at: &At) -> Option<String> {
         let url = self.nonempty_string(node, at)?;
         if url.starts_with("http://") || url.starts_with("https://") {
@@ -1097,6 +1120,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+/// The longest `coalesce_window`: beyond it changes would wait longer than a reconciliation.
+const MAX_COALESCE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// The longest `reconcile_interval`: thirty days.
+const MAX_RECONCILE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A duration as config files write it: `10m`, `720h`, `1.5s`.
+fn humanize(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
+        format!("{}h", secs / 3600.0)
+    } else if secs >= 60.0 && secs % 60.0 == 0.0 {
+        format!("{}m", secs / 60.0)
+    } else {
+        format!("{secs}s")
+    }
 }
 
 #[cfg(test)]

@@ -8,18 +8,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use trailsync_catalog::{Deletion, Resource, Table, Value};
 
-use crate::{BoxError, Position};
+use crate::{BoxError, Position, SkippedChange};
 
 /// A database trailsync keeps its inventory in. Implemented by `trailsync-destination`, whose
 /// crate docs spell out the guarantees.
 #[async_trait]
 pub trait Destination: Send + Sync {
     /// Creates missing tables and adds missing columns from the catalog; never drops data.
-    /// Also creates the checkpoint table. Parents and children may come in any order.
+    /// Also creates trailsync's own tables (checkpoints, skipped changes). Parents and children may come in any order.
     async fn migrate(&self, tables: &[&'static Table]) -> Result<(), DestinationError>;
 
     /// Applies one batch atomically, in one transaction: child replacement and upserts, then
-    /// deletes, then checkpoints. On error nothing of the batch is kept. When a batch writes one
+    /// deletes, then skipped changes, then checkpoints. On error nothing of the batch is kept. When a batch writes one
     /// row twice the last write wins; a resource both written and deleted ends deleted.
     async fn write(&self, batch: &WriteBatch) -> Result<WriteSummary, DestinationError>;
 
@@ -52,6 +52,8 @@ pub struct WriteBatch {
     pub sync_time: DateTime<Utc>,
     pub upserts: Vec<Resource>,
     pub deletes: Vec<Deletion>,
+    /// Changes given up on, recorded in `trailsync_skipped` (at `sync_time`).
+    pub skipped: Vec<SkippedChange>,
     pub checkpoints: Vec<Checkpoint>,
 }
 
@@ -63,12 +65,16 @@ impl WriteBatch {
             sync_time,
             upserts: Vec::new(),
             deletes: Vec::new(),
+            skipped: Vec::new(),
             checkpoints: Vec::new(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.deletes.is_empty() && self.checkpoints.is_empty()
+        self.upserts.is_empty()
+            && self.deletes.is_empty()
+            && self.skipped.is_empty()
+            && self.checkpoints.is_empty()
     }
 }
 

@@ -157,10 +157,36 @@ impl FetchError {
     }
 }
 
+/// What AWS answered for a table: the resources read, and the ones that could not be (an IAM
+/// role whose policies could not be listed), each with its id and why. One failing resource
+/// does not fail the rest.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub resources: Vec<Resource>,
+    pub failed: Vec<(String, FetchError)>,
+}
+
+impl Fetched {
+    /// Everything was read.
+    pub fn all(resources: Vec<Resource>) -> Fetched {
+        Fetched {
+            resources,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Whether every resource was read (a listing with failures must not be used to decide what
+    /// is gone).
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
 /// Reads resources from AWS. Implemented by `trailsync-aws`.
 ///
 /// Both methods return complete [`Resource`]s: the top-level row and the rows of each requested
-/// child table, so that a write can replace the children wholesale.
+/// child table, so that a write can replace the children wholesale. A failure of the whole call
+/// is an `Err`; a failure of single resources is in [`Fetched::failed`].
 #[async_trait]
 pub trait Inventory: Send + Sync {
     /// Every resource of a top-level `table` at `location`.
@@ -169,17 +195,18 @@ pub trait Inventory: Send + Sync {
         location: &Location,
         table: &'static Table,
         children: &[&'static Table],
-    ) -> Result<Vec<Resource>, FetchError>;
+    ) -> Result<Fetched, FetchError>;
 
     /// The resources with these ids (the table's id column values). Ids that AWS does not
-    /// return are absent from the answer: the caller decides whether that means deleted.
+    /// return (and did not fail on) are absent from the answer: the caller decides whether that
+    /// means deleted.
     async fn fetch(
         &self,
         location: &Location,
         table: &'static Table,
         children: &[&'static Table],
         ids: &[String],
-    ) -> Result<Vec<Resource>, FetchError>;
+    ) -> Result<Fetched, FetchError>;
 }
 
 #[cfg(test)]

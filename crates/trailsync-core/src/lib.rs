@@ -17,15 +17,17 @@
 //!                           '--WriteBatch (rows + checkpoints)--> Destination
 //! ```
 
+mod change;
 mod destination;
 mod inventory;
 mod stream;
 
+pub use change::{EventCause, SkippedChange};
 pub use destination::{
     Checkpoint, Destination, DestinationError, DestinationKind, ErrorKind, UnknownDestinationKind,
     UnknownWriteMode, WriteBatch, WriteMode, WriteSummary,
 };
-pub use inventory::{FetchError, FetchErrorKind, Inventory, Location};
+pub use inventory::{FetchError, FetchErrorKind, Fetched, Inventory, Location};
 pub use stream::{
     Position, Record, SequenceNumber, ShardInfo, ShardRead, ShardReader, ShardSource, StreamError,
     UnknownPosition,

@@ -131,6 +131,13 @@ pub enum Error {
     #[error("cannot migrate {table}: {reason}")]
     Migration { table: &'static str, reason: String },
 
+    /// The database did not answer in time; the connection is dropped and the call retried.
+    #[error("{kind}: no answer within {after:?}")]
+    TimedOut {
+        kind: Kind,
+        after: std::time::Duration,
+    },
+
     /// The blocking task running a SQLite call was cancelled or panicked.
     #[error("sqlite: {context}: background task failed: {error}")]
     Task {
@@ -144,7 +151,7 @@ impl Error {
     /// or lost the connection, as opposed to a batch or schema the database will always refuse.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::Task { .. } => true,
+            Error::Connect { .. } | Error::Task { .. } | Error::TimedOut { .. } => true,
             Error::Sqlite { error, .. } => sqlite_retryable(error),
             Error::Postgres { error, .. } => postgres_retryable(error),
             Error::InvalidConnectionString { .. }

@@ -217,8 +217,39 @@ pub(crate) fn write<'a>(
     for deletion in &batch.deletes {
         delete_steps(dialect, &known, deletion, &mut steps)?;
     }
+    skipped_steps(dialect, batch, &mut steps);
     checkpoint_steps(dialect, batch, &mut steps);
     Ok(steps)
+}
+
+/// Rows of `trailsync_skipped`, stamped with the batch's time and source.
+fn skipped_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec<Step<'a>>) {
+    for chunk in sql::chunks(dialect, &batch.skipped, sql::SKIPPED_WIDTH) {
+        let text = |value: &'a Option<String>| value.as_deref().map_or(Param::Null, Param::Text);
+        let params = chunk
+            .iter()
+            .flat_map(|s| {
+                [
+                    Param::Timestamp(batch.sync_time),
+                    Param::Text(&batch.source_name),
+                    Param::Text(s.table),
+                    text(&s.resource_id),
+                    Param::Text(&s.account_id),
+                    Param::Text(&s.region),
+                    text(&s.event_id),
+                    text(&s.event_name),
+                    Param::Text(&s.reason),
+                    Param::Text(&s.error),
+                ]
+            })
+            .collect();
+        steps.push(Step {
+            sql: sql::insert_skipped(dialect, chunk.len()),
+            params,
+            context: Context::new(Operation::Insert, sql::SKIPPED_TABLE),
+            effect: Effect::Uncounted,
+        });
+    }
 }
 
 /// Statements deleting `deletion`'s rows and, first, every row below them.

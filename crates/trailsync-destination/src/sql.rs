@@ -14,6 +14,26 @@ use trailsync_catalog::{CQ_COLUMNS, Column, ColumnType, Table};
 /// The table that holds stream checkpoints, beside the data tables.
 pub(crate) const CHECKPOINT_TABLE: &str = "_trailsync_checkpoints";
 
+/// The table of changes given up on (`trailsync_skipped`): one row per event and resource.
+pub(crate) const SKIPPED_TABLE: &str = "trailsync_skipped";
+
+/// Its columns, in insert order.
+const SKIPPED_COLUMNS: [(&str, ColumnType); 10] = [
+    ("skipped_at", ColumnType::Timestamp),
+    ("source_name", ColumnType::Text),
+    ("table_name", ColumnType::Text),
+    ("resource_id", ColumnType::Text),
+    ("account_id", ColumnType::Text),
+    ("region", ColumnType::Text),
+    ("event_id", ColumnType::Text),
+    ("event_name", ColumnType::Text),
+    ("reason", ColumnType::Text),
+    ("error", ColumnType::Text),
+];
+
+/// Parameters per row of [`insert_skipped`].
+pub(crate) const SKIPPED_WIDTH: usize = SKIPPED_COLUMNS.len();
+
 /// The longest identifier PostgreSQL keeps (longer ones are silently truncated).
 const MAX_IDENTIFIER: usize = 63;
 
@@ -365,7 +385,19 @@ pub(crate) fn delete(table: &str, condition: &str) -> String {
     sql
 }
 
-pub(crate) fn create_checkpoint_table(dialect: Dialect) -> String {
+/// trailsync's own tables, beside the data tables: (table, statement) pairs creating them and
+/// their indexes if missing. Run at connect and at every migration.
+pub(crate) fn own_tables(dialect: Dialect) -> Vec<(&'static str, String)> {
+    let mut statements = vec![(CHECKPOINT_TABLE, create_checkpoint_table(dialect))];
+    statements.extend(
+        create_skipped_table(dialect)
+            .into_iter()
+            .map(|sql| (SKIPPED_TABLE, sql)),
+    );
+    statements
+}
+
+fn create_checkpoint_table(dialect: Dialect) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (\"source_name\" {text} NOT NULL, \"stream_arn\" {text} NOT NULL, \
          \"shard_id\" {text} NOT NULL, \"sequence_number\" {text} NOT NULL, \"updated_at\" {time} NOT NULL, \
@@ -374,6 +406,42 @@ pub(crate) fn create_checkpoint_table(dialect: Dialect) -> String {
         text = dialect.column_type(ColumnType::Text),
         time = dialect.column_type(ColumnType::Timestamp),
     )
+}
+
+/// `trailsync_skipped` and its index on time (an append-only log, read newest first).
+pub(crate) fn create_skipped_table(dialect: Dialect) -> [String; 2] {
+    let mut sql = String::from("CREATE TABLE IF NOT EXISTS ");
+    push_quoted(&mut sql, SKIPPED_TABLE);
+    sql.push_str(" (");
+    for (i, (name, ty)) in SKIPPED_COLUMNS.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        push_quoted(&mut sql, name);
+        sql.push(' ');
+        sql.push_str(dialect.column_type(*ty));
+        if matches!(*name, "skipped_at" | "source_name" | "table_name") {
+            sql.push_str(" NOT NULL");
+        }
+    }
+    sql.push(')');
+    let mut index = String::from("CREATE INDEX IF NOT EXISTS ");
+    push_quoted(&mut index, &object_name(SKIPPED_TABLE, "at"));
+    index.push_str(" ON ");
+    push_quoted(&mut index, SKIPPED_TABLE);
+    index.push_str(" (\"skipped_at\")");
+    [sql, index]
+}
+
+/// Inserts `rows` skipped changes, columns in the order of [`SKIPPED_COLUMNS`].
+pub(crate) fn insert_skipped(dialect: Dialect, rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO ");
+    push_quoted(&mut sql, SKIPPED_TABLE);
+    sql.push_str(" (");
+    push_list(&mut sql, SKIPPED_COLUMNS.iter().map(|(name, _)| *name));
+    sql.push_str(") VALUES ");
+    push_tuples(&mut sql, dialect, rows, SKIPPED_WIDTH);
+    sql
 }
 
 /// Parameters per checkpoint row of [`upsert_checkpoints`].

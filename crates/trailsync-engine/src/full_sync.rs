@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use trailsync_catalog::{Resource, Table};
+use trailsync_catalog::Table;
 use trailsync_core::{Destination, DestinationError, FetchError, Inventory, Location, WriteBatch};
 
 use crate::progress::Progress;
@@ -151,7 +151,9 @@ fn job<'a>(
     })
 }
 
-/// Lists one table at one location and writes it in batches; returns how many resources.
+/// Lists one table at one location and writes what it read in batches: how many resources,
+/// and why the listing is incomplete if it is (one resource that could not be read fails the
+/// listing for stale-row purposes, not the others' rows).
 async fn sync_one(
     plan: &SyncPlan,
     inventory: &dyn Inventory,
@@ -163,24 +165,32 @@ async fn sync_one(
 ) -> Result<Result<u64, FetchError>, DestinationError> {
     let children = plan.children_of(table);
     Stats::add(&stats.fetches, 1);
-    let resources = match inventory.list(location, table, &children).await {
-        Ok(r) => r,
+    let listed = match inventory.list(location, table, &children).await {
+        Ok(listed) => listed,
         Err(e) => return Ok(Err(e)),
     };
-    let count = resources.len() as u64;
-    let mut resources = resources.into_iter().peekable();
+    let count = listed.resources.len() as u64;
+    let mut resources = listed.resources.into_iter().peekable();
     while resources.peek().is_some() {
-        let upserts: Vec<Resource> = resources.by_ref().take(plan.batch_size.max(1)).collect();
-        let batch = WriteBatch {
-            source_name: plan.source_name.clone(),
-            sync_time,
-            upserts,
-            deletes: Vec::new(),
-            checkpoints: Vec::new(),
-        };
+        let mut batch = WriteBatch::new(plan.source_name.clone(), sync_time);
+        batch.upserts = resources.by_ref().take(plan.batch_size.max(1)).collect();
         let summary = destination.write(&batch).await?;
         Stats::add(&stats.rows_upserted, summary.rows_upserted);
         Stats::add(&stats.batches_committed, 1);
     }
-    Ok(Ok(count))
+    let mut failed = listed.failed.into_iter();
+    match failed.next() {
+        None => Ok(Ok(count)),
+        Some((id, error)) => {
+            for (id, error) in failed {
+                tracing::warn!(table = table.name, %location, %id, %error, "resource not read");
+            }
+            Ok(Err(FetchError::new(
+                error.kind(),
+                error.operation().to_string(),
+                format!("{id}: {error} (and {count} resources read)"),
+            )
+            .with_source(error)))
+        }
+    }
 }

@@ -27,4 +27,4 @@ pub mod stream;
 pub use fanout::{Fanout, Target};
 pub use plan::SyncPlan;
 pub use stats::Stats;
-pub use stream::{DefaultStart, StreamOptions};
+pub use stream::{DefaultStart, RetryPolicy, StreamOptions};

@@ -17,6 +17,11 @@ pub struct Stats {
     pub fetches: AtomicU64,
     /// Ids asked for again after AWS did not return them (eventual consistency).
     pub not_found_retries: AtomicU64,
+    /// Fetches that failed for a reason that passes (throttling, 5xx, timeouts...) and wait to
+    /// be asked again; their records' checkpoints wait with them.
+    pub fetch_retries: AtomicU64,
+    /// Changes given up on for good, each recorded in `trailsync_skipped`.
+    pub changes_skipped: AtomicU64,
     pub rows_upserted: AtomicU64,
     pub rows_deleted: AtomicU64,
     pub batches_committed: AtomicU64,
@@ -72,12 +77,14 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "records={} events={} events_applied={} fetches={} not_found_retries={} rows_upserted={} rows_deleted={} batches={} reconciliations={}",
+            "records={} events={} events_applied={} fetches={} not_found_retries={} fetch_retries={} changes_skipped={} rows_upserted={} rows_deleted={} batches={} reconciliations={}",
             Stats::get(&self.records),
             Stats::get(&self.events),
             Stats::get(&self.events_applied),
             Stats::get(&self.fetches),
             Stats::get(&self.not_found_retries),
+            Stats::get(&self.fetch_retries),
+            Stats::get(&self.changes_skipped),
             Stats::get(&self.rows_upserted),
             Stats::get(&self.rows_deleted),
             Stats::get(&self.batches_committed),

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use trailsync_core::EventCause;
 
 /// Why a JSON value is not a CloudTrail record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +88,35 @@ impl CloudTrailEvent {
             response_elements: payload(record.get("responseElements")),
             raw,
         })
+    }
+
+    /// Who made the call, when and from where: what history and the skipped-changes table
+    /// keep of the event.
+    pub fn cause(&self) -> EventCause {
+        let identity = self.raw.get("userIdentity");
+        let text = |value: Option<&Value>| {
+            value
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        EventCause {
+            event_id: self.event_id.clone(),
+            event_name: self.event_name.clone(),
+            event_time: self.event_time,
+            principal_arn: text(identity.and_then(|i| i.get("arn"))),
+            principal_type: text(identity.and_then(|i| i.get("type"))),
+            access_key_id: text(identity.and_then(|i| i.get("accessKeyId"))),
+            session_issuer: text(
+                identity
+                    .and_then(|i| i.get("sessionContext"))
+                    .and_then(|c| c.get("sessionIssuer"))
+                    .and_then(|s| s.get("arn")),
+            ),
+            source_ip: text(self.raw.get("sourceIPAddress")),
+            user_agent: text(self.raw.get("userAgent")),
+        }
     }
 
     /// A top-level field of the record, with `requestParameters` and `responseElements` as
@@ -178,6 +208,39 @@ mod tests {
         assert_eq!(e.error_code, None);
         assert_eq!(e.request_parameters["cidrBlock"], "10.0.0.0/16");
         assert_eq!(e.response_elements, Value::Null);
+    }
+
+    #[test]
+    fn the_cause_names_who_called_from_where() {
+        let e = event(json!({
+            "eventID": "e-9", "eventSource": "ec2.amazonaws.com",
+            "eventName": "AuthorizeSecurityGroupIngress", "eventTime": "2026-11-30T10:02:11Z",
+            "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15",
+            "userIdentity": {
+                "type": "AssumedRole", "accessKeyId": "ASIAEXAMPLE",
+                "arn": "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+                "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/Admin"}},
+            },
+        }));
+        let cause = e.cause();
+        assert_eq!(cause.event_id.as_deref(), Some("e-9"));
+        assert_eq!(cause.event_name, "AuthorizeSecurityGroupIngress");
+        assert_eq!(
+            cause.principal_arn.as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/Admin/alice")
+        );
+        assert_eq!(cause.principal_type.as_deref(), Some("AssumedRole"));
+        assert_eq!(cause.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert_eq!(
+            cause.session_issuer.as_deref(),
+            Some("arn:aws:iam::111122223333:role/Admin")
+        );
+        assert_eq!(cause.source_ip.as_deref(), Some("198.51.100.7"));
+        assert_eq!(cause.user_agent.as_deref(), Some("aws-cli/2.15"));
+        assert!(cause.event_time.is_some());
+        // A record without an identity still has a cause.
+        let bare = event(json!({"eventSource": "s", "eventName": "n"})).cause();
+        assert_eq!(bare.principal_arn, None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use trailsync_aws::{Accounts, AccountsError, AwsInventory, CallMeter, KinesisSou
 use trailsync_config::{Config, EventBasedSync, SourceConfig, StartPosition};
 use trailsync_core::{Destination, DestinationError};
 use trailsync_engine::stream::{DefaultStart, RunError};
-use trailsync_engine::{Fanout, Stats, StreamOptions, SyncPlan, Target, full_sync};
+use trailsync_engine::{Fanout, RetryPolicy, Stats, StreamOptions, SyncPlan, Target, full_sync};
 
 /// Resources per destination transaction during a full sync, unless the destination says.
 const DEFAULT_BATCH_SIZE: usize = 500;
@@ -241,6 +241,7 @@ impl Source {
             default_start,
             coalesce_window: events.coalesce_window,
             reconcile_interval: events.reconcile_interval,
+            retry: RetryPolicy::default(),
         };
         let result = trailsync_engine::stream::run(
             self.plan,

@@ -20,7 +20,7 @@ use trailsync_catalog::tables::{
     ec2_security_groups, ec2_subnets, ec2_vpcs,
 };
 use trailsync_catalog::{Resource, Row, Table};
-use trailsync_core::{FetchError, Location};
+use trailsync_core::{FetchError, Fetched, Location};
 
 use super::{Context, TableReader, all, partition, regional_row};
 use crate::errors::invalid;
@@ -56,14 +56,15 @@ pub(super) trait Ec2Table: Send + Sync {
     ) -> Result<Vec<Self::Item>, FetchError>;
 
     /// Adds the rows of the tables in `cx.children` to freshly read resources; may drop a resource
-    /// found to be gone meanwhile. Tables without children keep the default.
+    /// found to be gone meanwhile, or report one whose children could not be read. Tables without
+    /// children keep the default.
     async fn with_children(
         &self,
         _cx: &Context<'_>,
         _client: &Client,
         resources: Vec<Resource>,
-    ) -> Result<Vec<Resource>, FetchError> {
-        Ok(resources)
+    ) -> Result<Fetched, FetchError> {
+        Ok(Fetched::all(resources))
     }
 }
 
@@ -73,13 +74,13 @@ impl<T: Ec2Table> TableReader for T {
         T::TABLE
     }
 
-    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
+    async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
         let client = Client::new(cx.config);
         let items = self.describe(&client, None).await?;
         resources(self, cx, &client, items).await
     }
 
-    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError> {
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError> {
         let client = Client::new(cx.config);
         let mut items = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_CALL) {
@@ -99,7 +100,7 @@ async fn resources<T: Ec2Table>(
     cx: &Context<'_>,
     client: &Client,
     items: Vec<T::Item>,
-) -> Result<Vec<Resource>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let resources = items
         .iter()
         .map(|item| row::<T>(cx, item).map(Resource::new))

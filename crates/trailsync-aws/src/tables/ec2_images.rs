@@ -15,7 +15,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value as Json};
 use trailsync_catalog::tables::ec2_images::{LAST_LAUNCHED_TIMES, LAUNCH_PERMISSIONS};
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
-use trailsync_core::FetchError;
+use trailsync_core::{FetchError, Fetched};
 
 use super::ec2::Ec2Table;
 use super::{Context, all, child_row};
@@ -60,9 +60,9 @@ impl Ec2Table for Ec2Images {
         cx: &Context<'_>,
         client: &Client,
         resources: Vec<Resource>,
-    ) -> Result<Vec<Resource>, FetchError> {
+    ) -> Result<Fetched, FetchError> {
         if cx.children.is_empty() {
-            return Ok(resources);
+            return Ok(Fetched::all(resources));
         }
         let attributes = Attributes {
             cx,
@@ -70,13 +70,22 @@ impl Ec2Table for Ec2Images {
             no_last_launched_time: AtomicBool::new(false),
         };
         let mut read = stream::iter(resources)
-            .map(|resource| attributes.add_children(resource))
+            .map(|resource| async {
+                let id = text(&resource.row, "image_id")
+                    .unwrap_or_default()
+                    .to_string();
+                (id, attributes.add_children(resource).await)
+            })
             .buffered(CONCURRENCY);
-        let mut kept = Vec::new();
-        while let Some(resource) = read.next().await {
-            kept.extend(resource?);
+        let mut fetched = Fetched::default();
+        while let Some((id, resource)) = read.next().await {
+            match resource {
+                Ok(kept) => fetched.resources.extend(kept),
+                // One image whose attributes could not be read does not fail the others.
+                Err(error) => fetched.failed.push((id, error)),
+            }
         }
-        Ok(kept)
+        Ok(fetched)
     }
 }
 

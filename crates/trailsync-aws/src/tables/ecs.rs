@@ -20,7 +20,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value as Json;
 use trailsync_catalog::tables::ecs_clusters;
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
-use trailsync_core::FetchError;
+use trailsync_core::{FetchError, Fetched};
 
 use super::{Context, TableReader, all, child_row, regional_row};
 use crate::errors::{fetch_error, invalid, is_unsupported};
@@ -61,7 +61,7 @@ impl TableReader for EcsClusters {
         &ecs_clusters::TABLE
     }
 
-    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
+    async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
         let client = Client::new(cx.config);
         let request = client.list_clusters().max_results(PAGE_SIZE);
         let arns = all("ListClusters", request.into_paginator().items().send()).await?;
@@ -69,17 +69,18 @@ impl TableReader for EcsClusters {
     }
 
     /// `ids` are cluster names (events turn cluster ARNs into names).
-    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError> {
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError> {
         describe_clusters(&Client::new(cx.config), cx, ids).await
     }
 }
 
-/// Describes clusters by name or ARN; those ECS does not know are absent.
+/// Describes clusters by name or ARN; those ECS does not know are absent, and one whose tasks
+/// cannot be read is reported on its own.
 async fn describe_clusters(
     client: &Client,
     cx: &Context<'_>,
     names: &[String],
-) -> Result<Vec<Resource>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let mut clusters = Vec::with_capacity(names.len());
     for chunk in names.chunks(PER_DESCRIBE) {
         let answer = client
@@ -103,17 +104,23 @@ async fn describe_clusters(
         return clusters
             .iter()
             .map(|cluster| cluster_row(cx, cluster).map(Resource::new))
-            .collect();
+            .collect::<Result<_, _>>()
+            .map(Fetched::all);
     }
-    let count = clusters.len();
     let mut read = stream::iter(clusters)
-        .map(|cluster| async move { cluster_with_tasks(client, cx, &cluster).await })
+        .map(|cluster| async move {
+            let name = cluster.cluster_name().unwrap_or_default().to_string();
+            (name, cluster_with_tasks(client, cx, &cluster).await)
+        })
         .buffered(CONCURRENCY);
-    let mut resources = Vec::with_capacity(count);
-    while let Some(resource) = read.next().await {
-        resources.push(resource?);
+    let mut fetched = Fetched::default();
+    while let Some((name, resource)) = read.next().await {
+        match resource {
+            Ok(resource) => fetched.resources.push(resource),
+            Err(error) => fetched.failed.push((name, error)),
+        }
     }
-    Ok(resources)
+    Ok(fetched)
 }
 
 async fn cluster_with_tasks(

@@ -24,7 +24,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value as Json, json};
 use trailsync_catalog::tables::{iam_groups, iam_roles, iam_users};
 use trailsync_catalog::{ChildRows, Resource, Row, Table, Value};
-use trailsync_core::{FetchError, FetchErrorKind};
+use trailsync_core::{FetchError, FetchErrorKind, Fetched};
 
 use super::{Context, TableReader, all};
 use crate::errors::{fetch_error, invalid, is_unsupported};
@@ -94,10 +94,21 @@ where
     }
 }
 
-/// An entity as a listing gives it: whole, or by the name to `Get*` it with.
+/// An entity as a listing gives it: by the name to `Get*` it with, or whole.
 pub(super) enum Listed {
     Name(String),
-    Found(Map<String, Json>),
+    Found {
+        name: String,
+        object: Map<String, Json>,
+    },
+}
+
+impl Listed {
+    fn name(&self) -> &str {
+        match self {
+            Listed::Name(name) | Listed::Found { name, .. } => name,
+        }
+    }
 }
 
 /// One kind of IAM entity: its table, the prefix its child tables repeat its columns under
@@ -265,7 +276,10 @@ impl Entity for Group {
         .await?;
         Ok(groups
             .iter()
-            .map(|g| Listed::Found(render_object(g)))
+            .map(|g| Listed::Found {
+                name: g.group_name.clone(),
+                object: render_object(g),
+            })
             .collect())
     }
 
@@ -308,16 +322,15 @@ impl<E: Entity> TableReader for IamReader<E> {
         E::TABLE
     }
 
-    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
+    async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
         let iam = Iam::new(cx);
         let listed = E::list(&iam.client).await?;
-        iam.each(listed, |entity| iam.entity::<E>(entity)).await
+        Ok(iam.each::<E>(listed).await)
     }
 
-    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError> {
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError> {
         let iam = Iam::new(cx);
-        let names = ids.iter().cloned().map(Listed::Name);
-        iam.each(names, |entity| iam.entity::<E>(entity)).await
+        Ok(iam.each::<E>(ids.iter().cloned().map(Listed::Name)).await)
     }
 }
 
@@ -368,33 +381,31 @@ impl<'a> Iam<'a> {
         }
     }
 
-    /// Reads one resource per item, [`CONCURRENCY`] at a time, in the items' order; entities
-    /// that are gone are left out, and the first failure fails the call.
-    pub(super) async fn each<T, F, Fut>(
-        &self,
-        items: impl IntoIterator<Item = T>,
-        read: F,
-    ) -> Result<Vec<Resource>, FetchError>
-    where
-        F: FnMut(T) -> Fut,
-        Fut: Future<Output = Result<Resource, EntityError>>,
-    {
-        let mut results = stream::iter(items).map(read).buffered(CONCURRENCY);
-        let mut resources = Vec::new();
-        while let Some(result) = results.next().await {
+    /// Reads each entity with its children, [`CONCURRENCY`] at a time, in the listing's order.
+    /// Entities that are gone are left out; one that fails is reported on its own, by name, and
+    /// does not fail the others.
+    async fn each<E: Entity>(&self, listed: impl IntoIterator<Item = Listed>) -> Fetched {
+        let mut results = stream::iter(listed)
+            .map(|entity| async move {
+                let name = entity.name().to_string();
+                (name, self.entity::<E>(entity).await)
+            })
+            .buffered(CONCURRENCY);
+        let mut fetched = Fetched::default();
+        while let Some((name, result)) = results.next().await {
             match result {
-                Ok(resource) => resources.push(resource),
+                Ok(resource) => fetched.resources.push(resource),
                 Err(EntityError::Gone) => {}
-                Err(EntityError::Failed(error)) => return Err(error),
+                Err(EntityError::Failed(error)) => fetched.failed.push((name, error)),
             }
         }
-        Ok(resources)
+        fetched
     }
 
     /// One entity with its selected children, from a listing.
     async fn entity<E: Entity>(&self, listed: Listed) -> Result<Resource, EntityError> {
         let object = match listed {
-            Listed::Found(object) => object,
+            Listed::Found { object, .. } => object,
             Listed::Name(name) => E::get(&self.client, &name).await?,
         };
         let row = self.entity_row(E::TABLE, object)?;

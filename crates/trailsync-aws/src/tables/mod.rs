@@ -15,8 +15,8 @@ use aws_sdk_ec2::error::SdkError;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{Map, Value as Json};
-use trailsync_catalog::{Resource, Row, Table};
-use trailsync_core::{FetchError, Location};
+use trailsync_catalog::{Row, Table};
+use trailsync_core::{FetchError, Fetched, Location};
 
 use crate::errors::{fetch_error, invalid};
 
@@ -31,8 +31,8 @@ pub struct Context<'a> {
 #[async_trait]
 pub trait TableReader: Send + Sync {
     fn table(&self) -> &'static Table;
-    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError>;
-    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError>;
+    async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError>;
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError>;
 }
 
 /// Every table reader of this build.

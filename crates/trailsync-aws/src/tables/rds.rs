@@ -12,7 +12,7 @@ use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use serde_json::{Map, Value as Json};
 use trailsync_catalog::tables::{rds_clusters, rds_instances};
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
-use trailsync_core::FetchError;
+use trailsync_core::{FetchError, Fetched};
 
 use super::{Context, TableReader, all, child_row, regional_row};
 use crate::errors::{fetch_error, invalid, is_unsupported};
@@ -43,12 +43,14 @@ impl TableReader for RdsInstances {
         &rds_instances::TABLE
     }
 
-    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
-        describe_instances(cx, None).await
+    async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
+        describe_instances(cx, None).await.map(Fetched::all)
     }
 
-    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError> {
-        by_id_filter("db-instance-id", ids, |f| describe_instances(cx, Some(f))).await
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError> {
+        by_id_filter("db-instance-id", ids, |f| describe_instances(cx, Some(f)))
+            .await
+            .map(Fetched::all)
     }
 }
 
@@ -58,12 +60,14 @@ impl TableReader for RdsClusters {
         &rds_clusters::TABLE
     }
 
-    async fn list(&self, cx: &Context<'_>) -> Result<Vec<Resource>, FetchError> {
-        describe_clusters(cx, None).await
+    async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
+        describe_clusters(cx, None).await.map(Fetched::all)
     }
 
-    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Vec<Resource>, FetchError> {
-        by_id_filter("db-cluster-id", ids, |f| describe_clusters(cx, Some(f))).await
+    async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError> {
+        by_id_filter("db-cluster-id", ids, |f| describe_clusters(cx, Some(f)))
+            .await
+            .map(Fetched::all)
     }
 }
 

@@ -29,6 +29,15 @@ use trailsync_core::{
 /// the call, not hang it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The server cancels a statement that runs longer (unless the connection string sets its own
+/// `statement_timeout`): a lock or a runaway query fails the batch, which is retried, instead
+/// of hanging consumption.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A transaction unanswered this long (a server gone silent, a network partition) fails on the
+/// client side too, and its connection is dropped.
+const CALL_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// Prepared statements kept per connection; the oldest is closed beyond this.
 const STATEMENT_CACHE: usize = 64;
 
@@ -74,6 +83,11 @@ impl PostgresDestination {
         if config.get_application_name().is_none() {
             config.application_name("trailsync");
         }
+        let options = config.get_options().unwrap_or_default();
+        if !options.contains("statement_timeout") {
+            let timeout = format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis());
+            config.options(format!("{options} {timeout}").trim());
+        }
         let destination = PostgresDestination {
             config,
             mode,
@@ -83,13 +97,7 @@ impl PostgresDestination {
         {
             let mut session = destination.session().await?;
             let client = session.client()?;
-            client
-                .batch_execute(&sql::create_checkpoint_table(Dialect::Postgres))
-                .await
-                .map_err(on(Context::new(
-                    Operation::CreateTable,
-                    sql::CHECKPOINT_TABLE,
-                )))?;
+            create_own_tables(client).await?;
         }
         Ok(destination)
     }
@@ -124,7 +132,13 @@ impl PostgresDestination {
     /// Runs `steps` in one transaction; on a lost connection, forgets it for the next call.
     async fn apply(&self, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
         let mut session = self.session().await?;
-        let result = session.apply(steps).await;
+        let result = match tokio::time::timeout(CALL_TIMEOUT, session.apply(steps)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::TimedOut {
+                kind: Kind::Postgres,
+                after: CALL_TIMEOUT,
+            }),
+        };
         if let Err(error) = &result {
             session.forget_after(error);
         }
@@ -188,12 +202,7 @@ impl Destination for PostgresDestination {
                 .transaction()
                 .await
                 .map_err(on(Context::op(Operation::Begin)))?;
-            tx.batch_execute(&sql::create_checkpoint_table(Dialect::Postgres))
-                .await
-                .map_err(on(Context::new(
-                    Operation::CreateTable,
-                    sql::CHECKPOINT_TABLE,
-                )))?;
+            create_own_tables(&tx).await?;
             for table in tables {
                 migrate_table(&tx, table, keyed).await?;
             }
@@ -266,6 +275,17 @@ impl Destination for PostgresDestination {
         }
         Ok(crate::positions(result?)?)
     }
+}
+
+/// Creates trailsync's own tables if missing.
+async fn create_own_tables(client: &impl GenericClient) -> Result<(), Error> {
+    for (table, statement) in sql::own_tables(Dialect::Postgres) {
+        client
+            .batch_execute(&statement)
+            .await
+            .map_err(on(Context::new(Operation::CreateTable, table)))?;
+    }
+    Ok(())
 }
 
 async fn migrate_table(

@@ -97,11 +97,7 @@ impl Destination for SqliteDestination {
         let keyed = self.mode.is_keyed();
         self.run(Context::op(Operation::CreateTable), move |connection| {
             let tx = begin(connection)?;
-            tx.execute(&sql::create_checkpoint_table(Dialect::Sqlite), [])
-                .map_err(on(Context::new(
-                    Operation::CreateTable,
-                    sql::CHECKPOINT_TABLE,
-                )))?;
+            create_own_tables(&tx)?;
             for table in &owned {
                 migrate_table(&tx, table, keyed)?;
             }
@@ -175,6 +171,16 @@ impl Destination for SqliteDestination {
             .await?;
         Ok(crate::positions(rows)?)
     }
+}
+
+/// Creates trailsync's own tables if missing.
+fn create_own_tables(connection: &Connection) -> Result<(), Error> {
+    for (table, statement) in sql::own_tables(Dialect::Sqlite) {
+        connection
+            .execute(&statement, [])
+            .map_err(on(Context::new(Operation::CreateTable, table)))?;
+    }
+    Ok(())
 }
 
 /// Runs the steps of a plan in one transaction and commits it.
@@ -366,9 +372,7 @@ impl Target {
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(connect)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        connection
-            .execute(&sql::create_checkpoint_table(Dialect::Sqlite), [])
-            .map_err(connect)?;
+        create_own_tables(&connection)?;
         Ok(connection)
     }
 }

@@ -45,6 +45,8 @@ pub(crate) trait TestDb: Send + Sync {
     async fn rows(&self, table: &'static Table) -> Vec<Stored>;
     /// The column names of a table, in table order (empty if it does not exist).
     async fn columns(&self, table: &str) -> Vec<String>;
+    /// The rows of a query whose every column is text (`CAST(x AS TEXT)`).
+    async fn texts(&self, sql: &str) -> Vec<Vec<Option<String>>>;
 }
 
 pub(crate) async fn open(kind: Kind, mode: WriteMode) -> Box<dyn TestDb> {
@@ -117,6 +119,17 @@ impl TestDb for SqliteDb {
                 .query_map([table], |row| row.get(0))
                 .expect("table info");
             names.collect::<Result<_, _>>().expect("names")
+        })
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.with(|c| {
+            let mut statement = c.prepare(sql).expect("prepare query");
+            let width = statement.column_count();
+            let rows = statement
+                .query_map([], |row| (0..width).map(|i| row.get(i)).collect())
+                .expect("query");
+            rows.collect::<Result<_, _>>().expect("rows")
         })
     }
 }
@@ -326,6 +339,13 @@ impl TestDb for PostgresDb {
             .await
             .expect("columns");
         rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let rows = self.reader.query(sql, &[]).await.expect("query");
+        rows.iter()
+            .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+            .collect()
     }
 }
 

@@ -960,3 +960,65 @@ async fn postgres_writes_into_a_table_made_by_cloudquery() {
         .expect("delete stale");
     assert_eq!(deleted, 1);
 }
+
+both!(skipped_changes_are_recorded_with_their_batch);
+async fn skipped_changes_are_recorded_with_their_batch(db: &dyn TestDb) {
+    migrate_all(db).await;
+    let skipped = |id: Option<&str>, event: Option<&str>| trailsync_core::SkippedChange {
+        table: "aws_iam_roles",
+        resource_id: id.map(str::to_string),
+        account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+        event_id: event.map(|e| format!("id-{e}")),
+        event_name: event.map(str::to_string),
+        reason: "access denied".into(),
+        error: "GetRole: AccessDenied: not authorized to perform iam:GetRole; 'quotes' \"too\""
+            .into(),
+    };
+    let mut b = batch(time(3), vec![Resource::new(parent("p1", "kept"))]);
+    b.skipped = vec![
+        skipped(Some("admin"), Some("PutRolePolicy")),
+        skipped(None, None),
+    ];
+    b.checkpoints = vec![checkpoint("shard-1", "7")];
+    write(db, &b).await;
+    let mut rows = db
+        .texts(
+            "SELECT CAST(source_name AS TEXT), table_name, resource_id, event_id, event_name, reason, error \
+             FROM trailsync_skipped",
+        )
+        .await;
+    // NULLs sort first in SQLite and last in PostgreSQL: order here.
+    rows.sort();
+    let text = |s: &str| Some(s.to_string());
+    let error =
+        text("GetRole: AccessDenied: not authorized to perform iam:GetRole; 'quotes' \"too\"");
+    assert_eq!(
+        rows,
+        [
+            vec![
+                text(SOURCE),
+                text("aws_iam_roles"),
+                None,
+                None,
+                None,
+                text("access denied"),
+                error.clone()
+            ],
+            vec![
+                text(SOURCE),
+                text("aws_iam_roles"),
+                text("admin"),
+                text("id-PutRolePolicy"),
+                text("PutRolePolicy"),
+                text("access denied"),
+                error,
+            ],
+        ]
+    );
+    assert_eq!(
+        db.rows(&PARENTS).await.len(),
+        1,
+        "written in the same transaction"
+    );
+}

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use trailsync_core::SequenceNumber;
 
 /// One record's claim on the work it caused; the record is applied when all its tickets are
-/// done.
+/// done. Dropping one without [`Ledger::done`] holds the shard's checkpoint back forever.
+#[must_use = "a ticket that is never done holds its shard's checkpoint back"]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Ticket {
     shard: Arc<str>,
@@ -84,6 +85,15 @@ impl Ledger {
         self.shards.values().map(|s| s.entries.len()).sum()
     }
 
+    /// Whether [`Ledger::advance`] has anything to give: a shard whose oldest record is applied,
+    /// or one read to its end with nothing left.
+    pub(crate) fn ready(&self) -> bool {
+        self.shards.values().any(|log| match log.entries.front() {
+            Some(entry) => entry.pending == 0,
+            None => log.end.is_some(),
+        })
+    }
+
     /// Pops every applied prefix: the checkpoints to commit with the next batch.
     pub(crate) fn advance(&mut self) -> Advance {
         let mut advance = Advance::default();
@@ -143,12 +153,15 @@ mod tests {
         ledger.wait(&r2);
         ledger.wait(&r2);
         // r3 caused no work; r2 waits on two fetches (say, a delayed NotFound retry).
+        assert!(!ledger.ready());
         assert_eq!(ledger.advance(), Advance::default());
         ledger.done(&r1);
         ledger.done(&r2);
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "1")]));
         ledger.done(&r2);
+        assert!(ledger.ready());
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "3")]));
+        assert!(!ledger.ready());
         assert_eq!(ledger.advance(), Advance::default(), "nothing new");
         assert_eq!(ledger.outstanding(), 0);
         // A stale ticket (its record already checkpointed) is harmless.
@@ -161,8 +174,8 @@ mod tests {
         let mut ledger = Ledger::default();
         let slow = ledger.record(&a, seq("10"));
         ledger.wait(&slow);
-        ledger.record(&a, seq("11"));
-        ledger.record(&b, seq("5"));
+        let _ = ledger.record(&a, seq("11"));
+        let _ = ledger.record(&b, seq("5"));
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("b", "5")]));
         ledger.done(&slow);
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "11")]));

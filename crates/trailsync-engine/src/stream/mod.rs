@@ -1,37 +1,53 @@
 //! The stream pipeline: shard readers -> bounded queue -> processor (decode, route, coalesce,
 //! fetch, write + checkpoint in one transaction).
 //!
-//! - The coordinator (here) lists the shards, starts one reader per readable shard, re-lists
-//!   them periodically to pick up new shards and learn when one closed, and starts the children
-//!   of a shard only once it is drained (read to its end and its records committed).
-//! - Readers feed one processor through a bounded queue, so a slow destination slows reading
-//!   instead of growing memory.
-//! - The processor coalesces work for a window across records and shards, fetches
-//!   it in batched calls, and commits the writes with the checkpoints of the records they
-//!   complete: at-least-once, and exactly-once in effect for SQL destinations (re-applying a
-//!   refresh is idempotent).
-//! - A reconciliation task lists every table periodically through the processor.
+//! - The [coordinator](coordinator) lists the shards, commits where each starts before reading
+//!   it, starts one reader per readable shard, re-lists them periodically to pick up new shards
+//!   and learn when one closed, and starts the children of a shard only once it is drained (read
+//!   to its end and its records committed).
+//! - [Readers](reader) feed one processor through a bounded queue, so a slow destination slows
+//!   reading instead of growing memory; a shard that stays unreadable ends the run.
+//! - The [processor](processor) routes records to work ([`route`]), coalesces it
+//!   ([`window`]: the first change to a resource is fetched at once, those that follow share a
+//!   trailing fetch), fetches it in batched calls, [settles](settle) each answer and commits the
+//!   writes with the checkpoints of the records they complete ([`ledger`]): at-least-once, and
+//!   exactly-once in effect for SQL destinations (re-applying a refresh is idempotent). A fetch
+//!   that fails for a reason that passes is asked again with backoff ([`retry`]), holding only
+//!   its own records; one that never can succeed is recorded in `trailsync_skipped`.
+//! - A [reconciliation](reconcile) task lists every table periodically through the processor,
+//!   which keeps a [`journal`] of what the stream wrote meanwhile.
 //!
 //! On stop, reading ends at once and the work in flight is committed within a bounded time;
-//! whatever is left is read again on restart, from the committed checkpoints.
+//! whatever is left is read again on restart, from the committed checkpoints. A task that
+//! panics, a destination that refuses a batch, or a stream that stays unreadable ends the run
+//! with an error.
 
-mod apply;
+mod commit;
+mod coordinator;
+mod journal;
 mod ledger;
+mod messages;
 mod processor;
 mod reader;
 mod reconcile;
+mod retry;
+mod route;
+mod settle;
 mod shards;
 mod window;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use trailsync_core::{
-    Destination, DestinationError, Inventory, Position, SequenceNumber, ShardSource, StreamError,
+    Destination, DestinationError, Inventory, Position, ShardSource, StreamError,
 };
 
 use crate::{Stats, SyncPlan};
@@ -39,10 +55,24 @@ use crate::{Stats, SyncPlan};
 /// Why consuming the stream stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The stream stayed unreadable past its patience.
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// The destination refused a batch (or stayed down while stopping).
     #[error("destination: {0}")]
     Destination(#[source] DestinationError),
+    /// A bug: a task panicked. Nothing after its last commit was acknowledged.
+    #[error("{task} panicked: {message}")]
+    Panicked { task: &'static str, message: String },
+}
+
+impl RunError {
+    pub(crate) fn panicked(task: &'static str, error: &tokio::task::JoinError) -> RunError {
+        RunError::Panicked {
+            task,
+            message: error.to_string(),
+        }
+    }
 }
 
 /// How far back a shard without a checkpoint starts.
@@ -67,6 +97,23 @@ impl DefaultStart {
     }
 }
 
+/// How long a fetch that failed for a reason that passes waits before it is asked again: from
+/// `first`, doubling up to `cap`, with jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first: retry::FIRST,
+            cap: retry::CAP,
+        }
+    }
+}
+
 /// How the stream is consumed.
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
@@ -76,6 +123,8 @@ pub struct StreamOptions {
     pub coalesce_window: Duration,
     /// How often every table is reconciled against a full listing; `None` disables it.
     pub reconcile_interval: Option<Duration>,
+    /// Backoff of fetches that failed for a reason that passes.
+    pub retry: RetryPolicy,
 }
 
 /// Batches queued between the readers and the processor.
@@ -104,7 +153,7 @@ pub async fn run(
     let listing = source.shards().await?;
     tracing::info!(stream = %stream_arn, shards = listing.len(), resumed = checkpoints.len(), "consuming stream");
 
-    // Stopped by a signal, or by the processor failing.
+    // Stopped by a signal, or by a failure anywhere.
     let stop = cancel.child_token();
     let (input_tx, input_rx) = mpsc::channel(QUEUE_DEPTH);
     let (reconcile_tx, reconcile_rx) = mpsc::channel(1);
@@ -113,10 +162,11 @@ pub async fn run(
         let processor = processor::Processor::new(
             plan.clone(),
             inventory.clone(),
-            destination,
+            destination.clone(),
             stats.clone(),
             stream_arn.clone(),
             options.coalesce_window,
+            options.retry,
             drained_tx,
         );
         let stop = stop.clone();
@@ -140,43 +190,51 @@ pub async fn run(
         _ => None,
     };
 
-    let mut coordinator = Coordinator {
-        source: source.clone(),
+    let mut coordinator = coordinator::Coordinator {
+        source,
+        destination,
+        source_name: plan.source_name.clone(),
         checkpoints,
         graph: shards::ShardGraph::default(),
         endings: HashMap::new(),
         readers: tokio::task::JoinSet::new(),
         input: input_tx,
         stop: stop.clone(),
+        listing_trouble: reader::Trouble::default(),
     };
+    let mut failure: Option<RunError> = None;
     coordinator.graph.update(listing, &coordinator.checkpoints);
-    let default_start = options.default_start.position(Utc::now());
-    coordinator.start_ready(Some(&default_start));
+    let first_start = options.default_start.position(Utc::now());
+    if let Err(error) = coordinator.start_ready(Some(&first_start)).await {
+        failure = Some(error);
+    }
 
     let mut refresh = tokio::time::interval(SHARD_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     refresh.tick().await;
-    loop {
-        tokio::select! {
+    while failure.is_none() {
+        let step = tokio::select! {
             _ = stop.cancelled() => break,
             _ = refresh.tick() => coordinator.refresh().await,
-            Some(shard) = drained_rx.recv() => {
-                coordinator.graph.drained(&shard);
-                coordinator.endings.remove(&shard);
-                let (known, drained) = coordinator.graph.counts();
-                tracing::info!(%shard, known, drained, "shard drained");
-                coordinator.start_ready(None);
-            }
+            Some(shard) = drained_rx.recv() => coordinator.drained(&shard).await,
             Some(joined) = coordinator.readers.join_next(), if !coordinator.readers.is_empty() => {
-                if let Err(e) = joined {
-                    tracing::error!(error = %e, "shard reader panicked");
+                match joined {
+                    Ok(result) => result.map_err(RunError::from),
+                    Err(error) => Err(RunError::panicked("a shard reader", &error)),
                 }
             }
+        };
+        if let Err(error) = step {
+            failure = Some(error);
         }
     }
+    if let Some(error) = &failure {
+        tracing::error!(%error, "stopping the stream");
+    }
+    stop.cancel();
 
-    // Stop reading; the processor drains what is queued and commits within its budget.
-    let Coordinator {
+    // Stop reading; the processor commits the work in flight within its budget.
+    let coordinator::Coordinator {
         mut readers, input, ..
     } = coordinator;
     drop(input);
@@ -185,75 +243,17 @@ pub async fn run(
         reconciler.abort();
     }
     let budget = processor::DRAIN_BUDGET + DRAIN_GRACE;
-    match tokio::time::timeout(budget, &mut processor).await {
-        Ok(Ok(result)) => result.map_err(RunError::Destination),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "stream processor panicked");
-            Ok(())
-        }
+    let processed = match tokio::time::timeout(budget, &mut processor).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(error)) => Err(RunError::panicked("the stream processor", &error)),
         Err(_) => {
             processor.abort();
             tracing::warn!("work in flight not committed in time; it is read again on restart");
             Ok(())
         }
-    }
-}
-
-/// Which shards are read, and the readers reading them.
-struct Coordinator {
-    source: Arc<dyn ShardSource>,
-    /// Checkpoints found at start; shards started later without one start at their beginning.
-    checkpoints: HashMap<String, Position>,
-    graph: shards::ShardGraph,
-    /// Tells a running reader its shard's EndingSequenceNumber once it is closed.
-    endings: HashMap<String, watch::Sender<Option<SequenceNumber>>>,
-    readers: tokio::task::JoinSet<()>,
-    input: mpsc::Sender<processor::Input>,
-    stop: CancellationToken,
-}
-
-impl Coordinator {
-    /// Starts a reader for every shard that may be read now. Shards found at start without a
-    /// checkpoint start at `default_start`; later ones (children of a drained shard, shards of a
-    /// split while running) at TRIM_HORIZON, since all their records are new.
-    fn start_ready(&mut self, default_start: Option<&Position>) {
-        for shard in self.graph.take_ready() {
-            let start = match (self.checkpoints.get(&shard.shard_id), default_start) {
-                (Some(position), _) => position.clone(),
-                (None, Some(start)) => start.clone(),
-                (None, None) => Position::TrimHorizon,
-            };
-            let (ending_tx, ending_rx) = watch::channel(shard.ending_sequence_number.clone());
-            self.endings.insert(shard.shard_id.clone(), ending_tx);
-            self.readers.spawn(reader::read_shard(
-                self.source.clone(),
-                shard,
-                start,
-                ending_rx,
-                self.input.clone(),
-                self.stop.clone(),
-            ));
-        }
-    }
-
-    /// Lists the shards again: new ones are started when their parents allow, closed ones
-    /// tell their readers where they end.
-    async fn refresh(&mut self) {
-        let listing = tokio::select! {
-            _ = self.stop.cancelled() => return,
-            listing = self.source.shards() => listing,
-        };
-        match listing {
-            Ok(listing) => {
-                for (shard, ending) in self.graph.update(listing, &self.checkpoints) {
-                    tracing::info!(%shard, %ending, "shard closed");
-                    if let Some(tx) = self.endings.get(&shard) {
-                        let _ = tx.send(Some(ending));
-                    }
-                }
-                self.start_ready(None);
-            }
-            Err(error) => tracing::warn!(%error, "cannot list shards; trying again later"),
-        }
+    };
+    match failure {
+        Some(error) => Err(error),
+        None => processed,
     }
 }

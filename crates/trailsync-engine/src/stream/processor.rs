@@ -1,105 +1,71 @@
 //! The processor: one task turning records into committed writes and checkpoints.
 //!
-//! Records are routed as they arrive and their work joins the open [`Window`]; when it closes,
-//! the work is fetched in one batched call per (table, location) and committed in one
-//! transaction with the checkpoints of every record now fully applied. Ids AWS did not return
-//! wait in a delay queue for one more try (eventual consistency) without holding anything else
-//! back: only their own records' checkpoints wait. Reconciliation listings are written here too,
-//! in order with the stream's writes, so that a listing never undoes a newer change.
+//! Records are routed as they arrive and their work joins the [`Window`]; work that is due is
+//! fetched at once, in one batched call per (table, location), each call a task of its own so
+//! that a slow or failing fetch holds back nothing but its own records. Each answer is
+//! [settled](super::settle) and committed in one transaction with the checkpoints of every
+//! record now fully applied. Work that failed for a reason that passes waits and goes again
+//! (backing off); work that can never succeed is recorded in `trailsync_skipped`. Either way no
+//! checkpoint passes a record before its changes are written or recorded.
+//!
+//! Reconciliation listings are written here too, in order with the stream's writes, so that a
+//! listing never undoes a newer change.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use trailsync_catalog::{Resource, Table};
+use trailsync_catalog::Table;
 use trailsync_core::{
-    Checkpoint, Destination, DestinationError, FetchError, FetchErrorKind, Inventory, Location,
-    Position, Record, SequenceNumber, WriteBatch,
+    Checkpoint, Destination, FetchErrorKind, Fetched, Inventory, Location, Position, WriteBatch,
 };
 
-use super::apply::{deletion, id_of, location_filter, route_record, top_level};
-use super::ledger::{Advance, Ledger, Ticket};
-use super::window::{Group, Window, group};
+use super::commit::{commit, retrying};
+use super::journal::Journal;
+use super::ledger::{Advance, Ledger};
+use super::messages::{Input, Reconcile};
+use super::retry;
+use super::route::{Router, id_of, location_filter};
+use super::settle::{Again, Answer, Job, settle};
+use super::window::{Claim, Window};
+use super::{RetryPolicy, RunError};
 use crate::{Stats, SyncPlan};
-
-/// What the shard readers send.
-#[derive(Debug)]
-pub(super) enum Input {
-    Records {
-        shard: Arc<str>,
-        records: Vec<Record>,
-    },
-    /// The reader reached the end of its closed shard; `final_sequence` marks it finished.
-    End {
-        shard: Arc<str>,
-        final_sequence: Option<SequenceNumber>,
-    },
-}
-
-/// What the reconciliation task sends.
-#[derive(Debug)]
-pub(super) enum Reconcile {
-    /// `table` is about to be listed: from now on the ids the stream writes are journaled (the
-    /// listing may predate them), and the answer is the sync time the listing's rows get.
-    Start {
-        table: &'static Table,
-        ack: oneshot::Sender<DateTime<Utc>>,
-    },
-    /// The listing of `table` at every location.
-    Done {
-        table: &'static Table,
-        sync_time: DateTime<Utc>,
-        listings: Vec<(Location, Result<Vec<Resource>, FetchError>)>,
-    },
-}
 
 /// How long shutdown may spend committing work in flight; the rest is read again on restart.
 pub(super) const DRAIN_BUDGET: Duration = Duration::from_secs(6);
 
-/// Ids AWS did not return, asked once more when due.
-#[derive(Debug)]
-struct Delayed {
-    due: Instant,
-    table: &'static Table,
-    location: Location,
-    id: String,
-    tickets: Vec<Ticket>,
-}
+/// Records that caused no work are checkpointed at most this long after they arrive.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// One batched fetch: ids of one table at one location, and/or a listing of the table there.
-#[derive(Debug)]
-struct Job {
-    table: &'static Table,
-    location: Location,
-    group: Group,
-    /// Ids here were missing once already: missing again means deleted.
-    retry: bool,
-}
+/// Reading pauses while this many records wait for their work (back-pressure): memory stays
+/// bounded whatever AWS or the destination do, and nothing is dropped.
+const MAX_RECORDS_IN_FLIGHT: usize = 20_000;
+/// ... or while this many resources wait for a fetch.
+const MAX_KEYS_WAITING: usize = 10_000;
 
-struct Fetched {
-    job: Job,
-    listed: Option<Result<Vec<Resource>, FetchError>>,
-    fetched: Option<Result<Vec<Resource>, FetchError>>,
-}
-
+/// The processor's parts; see the module docs.
 pub(super) struct Processor {
     plan: Arc<SyncPlan>,
     inventory: Arc<dyn Inventory>,
     destination: Arc<dyn Destination>,
     stats: Arc<Stats>,
     stream_arn: String,
-    coalesce_window: Duration,
     ledger: Ledger,
     window: Window,
-    delayed: VecDeque<Delayed>,
-    /// Per table being reconciled: (location, id) the stream wrote or deleted since it started.
-    journal: HashMap<&'static str, HashSet<(Location, String)>>,
+    router: Router,
+    journal: Journal,
+    /// Fetches running, one task each.
+    jobs: JoinSet<Answer>,
+    /// At most `plan.concurrency` of them call AWS at once.
+    permits: Arc<Semaphore>,
+    /// Backoff of fetches that failed for a reason that passes.
+    retry: RetryPolicy,
+    /// When records with nothing left to wait for are checkpointed, if any are.
+    flush_at: Option<Instant>,
     /// Shards drained and committed, for the coordinator to start their children.
     drained: mpsc::UnboundedSender<String>,
 }
@@ -113,99 +79,114 @@ impl Processor {
         stats: Arc<Stats>,
         stream_arn: String,
         coalesce_window: Duration,
+        retry: RetryPolicy,
         drained: mpsc::UnboundedSender<String>,
     ) -> Processor {
         Processor {
+            router: Router::new(plan.clone(), stats.clone()),
+            permits: Arc::new(Semaphore::new(plan.concurrency.max(1))),
             plan,
             inventory,
             destination,
             stats,
             stream_arn,
-            coalesce_window,
             ledger: Ledger::default(),
-            window: Window::default(),
-            delayed: VecDeque::new(),
-            journal: HashMap::new(),
+            window: Window::new(coalesce_window),
+            journal: Journal::default(),
+            jobs: JoinSet::new(),
+            retry,
+            flush_at: None,
             drained,
         }
     }
 
     /// Runs until the readers are gone and the work in flight is committed (or, once `stop`
-    /// fired, until [`DRAIN_BUDGET`] is spent). A destination error after its own retries ends
-    /// it: nothing more could be stored.
+    /// fired, until [`DRAIN_BUDGET`] is spent). A destination that refuses a batch, or a fetch
+    /// that panics, ends it: no progress is possible.
     pub(super) async fn run(
         mut self,
         mut input: mpsc::Receiver<Input>,
         mut reconcile: mpsc::Receiver<Reconcile>,
         stop: CancellationToken,
-    ) -> Result<(), DestinationError> {
+    ) -> Result<(), RunError> {
         let mut drain_until: Option<Instant> = None;
         let (mut input_open, mut reconcile_open) = (true, true);
         loop {
-            let due = self.next_due(drain_until);
-            if !input_open && due.is_none() {
+            let now = Instant::now();
+            self.dispatch(now);
+            if !input_open && self.jobs.is_empty() {
                 break;
             }
+            if drain_until.is_some_and(|until| now >= until) {
+                tracing::warn!(
+                    fetches = self.jobs.len(),
+                    "work in flight not committed in time; its records are read again on restart"
+                );
+                self.jobs.abort_all();
+                break;
+            }
+            let accepting = input_open
+                && self.ledger.outstanding() < MAX_RECORDS_IN_FLIGHT
+                && self.window.waiting() < MAX_KEYS_WAITING;
+            let wake = [self.window.next_due(now), self.flush_at, drain_until]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 _ = stop.cancelled(), if drain_until.is_none() => {
-                    drain_until = Some(Instant::now() + DRAIN_BUDGET);
+                    drain_until = Some(now + DRAIN_BUDGET);
+                    // Records not yet absorbed are simply not checkpointed: read again later.
+                    input.close();
+                    input_open = false;
                     tracing::info!(
                         records_in_flight = self.ledger.outstanding(),
+                        fetches = self.jobs.len(),
                         "stopping: committing the work in flight"
                     );
                 }
-                message = input.recv(), if input_open => match message {
-                    Some(message) => self.absorb(message),
+                message = input.recv(), if accepting => match message {
+                    Some(message) => self.absorb(message, now),
                     None => input_open = false,
                 },
                 message = reconcile.recv(), if reconcile_open && drain_until.is_none() => match message {
                     Some(message) => self.reconcile(message, &stop).await?,
                     None => reconcile_open = false,
                 },
-                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                    self.flush(&stop).await?;
+                Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    let answer = joined.map_err(|e| RunError::panicked("a fetch", &e))?;
+                    self.apply(answer, &stop).await?;
+                }
+                _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {
+                    if self.flush_at.is_some_and(|at| at <= Instant::now()) {
+                        self.commit_with_checkpoints(WriteBatch::new(self.plan.source_name.clone(), now_micros()), &stop).await?;
+                    }
                 }
             }
         }
-        if !self.delayed.is_empty() {
-            tracing::info!(
-                ids = self.delayed.len(),
-                "stopped before re-checking some missing resources; their records are read again on restart"
-            );
+        // Whatever is applied is checkpointed before leaving.
+        if self.ledger.ready() {
+            let batch = WriteBatch::new(self.plan.source_name.clone(), now_micros());
+            self.commit_with_checkpoints(batch, &stop).await?;
         }
         Ok(())
     }
 
-    /// When the next flush is due: the window's close (at once while draining), or the first
-    /// delayed retry (skipped while draining if it falls after the budget).
-    fn next_due(&self, drain_until: Option<Instant>) -> Option<Instant> {
-        let window = self.window.closes().map(|closes| match drain_until {
-            Some(_) => Instant::now(),
-            None => closes,
-        });
-        let retry = self
-            .delayed
-            .front()
-            .map(|d| d.due)
-            .filter(|due| drain_until.is_none_or(|until| *due <= until));
-        match (window, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Registers records and their work; the window closes `coalesce_window` after it opened.
-    fn absorb(&mut self, input: Input) {
-        let now = Instant::now();
+    /// Registers records and the work they ask for.
+    fn absorb(&mut self, input: Input, now: Instant) {
         match input {
             Input::Records { shard, records } => {
                 for record in records {
-                    let work = route_record(&self.plan, &self.stats, &record);
+                    let work = self.router.route(&record, now);
                     let ticket = self.ledger.record(&shard, record.sequence_number);
-                    for key in work {
+                    for (key, cause) in work {
                         self.ledger.wait(&ticket);
-                        self.window
-                            .add(key, ticket.clone(), now, self.coalesce_window);
+                        self.window.add(
+                            key,
+                            Claim {
+                                ticket: ticket.clone(),
+                                cause: Some(cause),
+                            },
+                        );
                     }
                 }
             }
@@ -214,218 +195,131 @@ impl Processor {
                 final_sequence,
             } => self.ledger.end(&shard, final_sequence),
         }
-        // Even without work, the records' checkpoints are committed when the window closes.
-        self.window.open(now, self.coalesce_window);
+        if self.flush_at.is_none() && self.ledger.ready() {
+            self.flush_at = Some(now + CHECKPOINT_EVERY);
+        }
     }
 
-    /// Fetches everything due, then commits the writes with every checkpoint they complete.
-    async fn flush(&mut self, stop: &CancellationToken) -> Result<(), DestinationError> {
-        let now = Instant::now();
-        let mut jobs = Vec::new();
-        for ((name, location), group) in group(self.window.take()) {
-            let Some(table) = top_level(&self.plan, name) else {
-                continue;
-            };
-            jobs.push(Job {
-                table,
-                location,
-                group,
-                retry: false,
+    /// Starts a fetch for every (table, location) with work due.
+    fn dispatch(&mut self, now: Instant) {
+        for ((table, location), group) in self.window.take_due(now) {
+            let children = self.plan.children_of(table);
+            let inventory = self.inventory.clone();
+            let permits = self.permits.clone();
+            let stats = self.stats.clone();
+            self.jobs.spawn(async move {
+                // A closed semaphore cannot happen (it is never closed); fetch anyway.
+                let _permit = permits.acquire_owned().await.ok();
+                let started = Instant::now();
+                let sync_time = now_micros();
+                let listed = match group.all {
+                    Some(_) => {
+                        Stats::add(&stats.fetches, 1);
+                        Some(inventory.list(&location, table, &children).await)
+                    }
+                    None => None,
+                };
+                let fetched = if group.ids.is_empty() {
+                    None
+                } else {
+                    Stats::add(&stats.fetches, 1);
+                    let ids: Vec<String> = group.ids.keys().cloned().collect();
+                    Some(inventory.fetch(&location, table, &children, &ids).await)
+                };
+                Answer {
+                    job: Job {
+                        table,
+                        location,
+                        group,
+                        started,
+                        sync_time,
+                    },
+                    listed,
+                    fetched,
+                }
             });
         }
-        let mut retries: BTreeMap<(&'static str, Location), Job> = BTreeMap::new();
-        while self.delayed.front().is_some_and(|d| d.due <= now) {
-            let Some(delayed) = self.delayed.pop_front() else {
-                break;
-            };
-            retries
-                .entry((delayed.table.name, delayed.location.clone()))
-                .or_insert_with(|| Job {
-                    table: delayed.table,
-                    location: delayed.location,
-                    group: Group::default(),
-                    retry: true,
-                })
-                .group
-                .ids
-                .entry(delayed.id)
-                .or_default()
-                .extend(delayed.tickets);
+    }
+
+    /// Settles one answer: writes what it read with every checkpoint that completes, puts back
+    /// what must be asked again.
+    async fn apply(&mut self, answer: Answer, stop: &CancellationToken) -> Result<(), RunError> {
+        let now = Instant::now();
+        let (table, location) = (answer.job.table, answer.job.location.clone());
+        let started = answer.job.started;
+        let sync_time = answer.job.sync_time;
+        let settlement = settle(answer);
+        for key in &settlement.settled {
+            self.window.fetched(key, started);
         }
-        jobs.extend(retries.into_values());
-
-        let concurrency = self.plan.concurrency.max(1);
-        let fetched: Vec<Fetched> = {
-            let this = &*self;
-            futures::stream::iter(jobs)
-                .map(|job| this.fetch(job))
-                .buffer_unordered(concurrency)
-                .collect()
-                .await
-        };
-
-        let sync_time = Utc::now().trunc_subsecs(6);
+        let mut failing: Option<(String, usize, u32)> = None;
+        for (key, claims, again) in settlement.again {
+            match again {
+                Again::Failed(error) => {
+                    Stats::add(&self.stats.fetch_retries, 1);
+                    let policy = self.retry;
+                    let failures = self
+                        .window
+                        .failed(&key, claims, now, |n| retry::backoff(policy, n));
+                    let (_, keys, most) = failing.get_or_insert((error, 0, 0));
+                    *keys += 1;
+                    *most = (*most).max(failures);
+                }
+                Again::Recheck => {
+                    Stats::add(&self.stats.not_found_retries, 1);
+                    let at = now + self.plan.not_found_retry_delay;
+                    self.window.recheck(&key, claims, at);
+                }
+            }
+        }
+        if let Some((error, keys, failures)) = failing {
+            tracing::warn!(
+                table = table.name,
+                %location,
+                resources = keys,
+                failures,
+                %error,
+                "fetch failed; asking again after a pause (their records are not checkpointed meanwhile)"
+            );
+        }
+        for (table, location, id) in &settlement.touched {
+            self.journal.touch(table, location, id);
+        }
+        for claim in &settlement.done {
+            self.ledger.done(&claim.ticket);
+        }
         let mut batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
-        let mut refreshed = Vec::new();
-        for outcome in fetched {
-            self.settle(outcome, &mut batch, &mut refreshed, now);
-        }
+        batch.upserts = settlement.upserts;
+        batch.deletes = settlement.deletes;
+        batch.skipped = settlement.skipped;
         self.commit_with_checkpoints(batch, stop).await?;
 
         // A listing of a whole table (a create that named no id) also removes what it did not
         // see there, once its rows are committed; its records are checkpointed after that.
-        if !refreshed.is_empty() {
-            for (table, location, tickets) in refreshed {
-                if self.plan.delete_stale {
-                    let filter = location_filter(table, &location);
-                    let destination = self.destination.as_ref();
-                    let source = self.plan.source_name.as_str();
-                    let n = retrying(stop, || {
-                        destination.delete_stale(table, source, sync_time, &filter)
-                    })
-                    .await?;
-                    Stats::add(&self.stats.rows_deleted, n);
-                    if n > 0 {
-                        tracing::info!(table = table.name, %location, rows = n, "deleted rows the refresh did not see");
-                    }
-                }
-                for ticket in &tickets {
-                    self.ledger.done(ticket);
-                }
-            }
-            let batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
-            self.commit_with_checkpoints(batch, stop).await?;
+        if settlement.refreshed.is_empty() {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// One job's AWS calls.
-    async fn fetch(&self, job: Job) -> Fetched {
-        let children = self.plan.children_of(job.table);
-        let listed = match job.group.all {
-            Some(_) => {
-                Stats::add(&self.stats.fetches, 1);
-                Some(
-                    self.inventory
-                        .list(&job.location, job.table, &children)
-                        .await,
-                )
-            }
-            None => None,
-        };
-        let fetched = if job.group.ids.is_empty() {
-            None
-        } else {
-            Stats::add(&self.stats.fetches, 1);
-            let ids: Vec<String> = job.group.ids.keys().cloned().collect();
-            Some(
-                self.inventory
-                    .fetch(&job.location, job.table, &children, &ids)
-                    .await,
-            )
-        };
-        Fetched {
-            job,
-            listed,
-            fetched,
-        }
-    }
-
-    /// Turns one job's answers into writes, delayed retries and finished tickets.
-    fn settle(
-        &mut self,
-        outcome: Fetched,
-        batch: &mut WriteBatch,
-        refreshed: &mut Vec<(&'static Table, Location, Vec<Ticket>)>,
-        now: Instant,
-    ) {
-        let Fetched {
-            job,
-            listed,
-            fetched,
-        } = outcome;
-        let Job {
-            table,
-            location,
-            group,
-            retry,
-        } = job;
-        if let (Some(tickets), Some(listed)) = (group.all, listed) {
-            match listed {
-                Ok(resources) => {
-                    self.journal_resources(table, &location, &resources);
-                    batch.upserts.extend(resources);
-                    refreshed.push((table, location.clone(), tickets));
-                }
-                Err(error) => {
-                    tracing::warn!(table = table.name, %location, %error, "refresh failed; rows left as they were");
-                    self.stats.skip(format!("fetch failed: {}", table.name));
-                    self.finish(&tickets);
+        for refreshed in settlement.refreshed {
+            if self.plan.delete_stale {
+                let filter = location_filter(refreshed.table, &refreshed.location);
+                let destination = self.destination.as_ref();
+                let source = self.plan.source_name.as_str();
+                let n = retrying(stop, || {
+                    destination.delete_stale(refreshed.table, source, sync_time, &filter)
+                })
+                .await
+                .map_err(RunError::Destination)?;
+                Stats::add(&self.stats.rows_deleted, n);
+                if n > 0 {
+                    tracing::info!(table = refreshed.table.name, location = %refreshed.location, rows = n, "deleted rows the refresh did not see");
                 }
             }
-        }
-        let Some(fetched) = fetched else {
-            return;
-        };
-        let resources = match fetched {
-            Ok(resources) => resources,
-            Err(error) => {
-                tracing::warn!(table = table.name, %location, %error, "fetch failed; rows left as they were");
-                self.stats.skip(format!("fetch failed: {}", table.name));
-                for tickets in group.ids.values() {
-                    self.finish(tickets);
-                }
-                return;
-            }
-        };
-        let returned: BTreeSet<String> = resources.iter().filter_map(|r| id_of(table, r)).collect();
-        self.journal_resources(table, &location, &resources);
-        batch.upserts.extend(resources);
-        for (id, tickets) in group.ids {
-            if returned.contains(&id) {
-                self.finish(&tickets);
-            } else if !retry {
-                tracing::debug!(table = table.name, %location, %id, "not found; asking again after a delay");
-                Stats::add(&self.stats.not_found_retries, 1);
-                self.delayed.push_back(Delayed {
-                    due: now + self.plan.not_found_retry_delay,
-                    table,
-                    location: location.clone(),
-                    id,
-                    tickets,
-                });
-            } else {
-                tracing::debug!(table = table.name, %location, %id, "gone; deleting its rows");
-                self.journal(table, &location, id.clone());
-                batch.deletes.extend(deletion(table, &location, id));
-                self.finish(&tickets);
+            for claim in &refreshed.claims {
+                self.ledger.done(&claim.ticket);
             }
         }
-    }
-
-    fn finish(&mut self, tickets: &[Ticket]) {
-        for ticket in tickets {
-            self.ledger.done(ticket);
-        }
-    }
-
-    fn journal_resources(
-        &mut self,
-        table: &'static Table,
-        location: &Location,
-        resources: &[Resource],
-    ) {
-        if self.journal.contains_key(table.name) {
-            for id in resources.iter().filter_map(|r| id_of(table, r)) {
-                self.journal(table, location, id);
-            }
-        }
-    }
-
-    fn journal(&mut self, table: &'static Table, location: &Location, id: String) {
-        if let Some(touched) = self.journal.get_mut(table.name) {
-            touched.insert((location.clone(), id));
-        }
+        let batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
+        self.commit_with_checkpoints(batch, stop).await
     }
 
     /// Adds every checkpoint the ledger allows to `batch`, commits it if it holds anything, and
@@ -434,7 +328,8 @@ impl Processor {
         &mut self,
         mut batch: WriteBatch,
         stop: &CancellationToken,
-    ) -> Result<(), DestinationError> {
+    ) -> Result<(), RunError> {
+        self.flush_at = None;
         let Advance {
             checkpoints,
             drained,
@@ -452,7 +347,9 @@ impl Processor {
                     }),
             );
         if !batch.is_empty() {
-            commit(self.destination.as_ref(), &batch, &self.stats, stop).await?;
+            commit(self.destination.as_ref(), &batch, &self.stats, stop)
+                .await
+                .map_err(RunError::Destination)?;
         }
         for shard in drained {
             // The coordinator may be gone at shutdown; the checkpoint is what matters.
@@ -465,107 +362,91 @@ impl Processor {
         &mut self,
         message: Reconcile,
         stop: &CancellationToken,
-    ) -> Result<(), DestinationError> {
+    ) -> Result<(), RunError> {
         match message {
             Reconcile::Start { table, ack } => {
-                self.journal.insert(table.name, HashSet::new());
-                let _ = ack.send(Utc::now().trunc_subsecs(6));
+                self.journal.open(table);
+                let _ = ack.send(now_micros());
                 Ok(())
             }
             Reconcile::Done {
                 table,
                 sync_time,
                 listings,
-            } => {
-                let touched = self.journal.remove(table.name).unwrap_or_default();
-                let complete = listings.iter().all(|(_, listing)| listing.is_ok());
-                let mut resources = Vec::new();
-                for (location, listing) in listings {
-                    match listing {
-                        Ok(listed) => resources.extend(listed.into_iter().filter(|r| {
-                            // The stream wrote these after the listing began: its rows are newer.
-                            id_of(table, r)
-                                .is_none_or(|id| !touched.contains(&(location.clone(), id)))
-                        })),
-                        // Tables without a reader in this build were reported at start.
-                        Err(error) if error.kind() == FetchErrorKind::Unsupported => {}
-                        Err(error) => {
-                            tracing::warn!(table = table.name, %location, %error, "reconciliation listing failed; rows left as they were");
+            } => self.write_listing(table, sync_time, listings, stop).await,
+        }
+    }
+
+    /// Writes a reconciliation listing (but not what the stream wrote since it began), then
+    /// removes this source's rows no complete listing saw.
+    async fn write_listing(
+        &mut self,
+        table: &'static Table,
+        sync_time: DateTime<Utc>,
+        listings: Vec<(Location, Result<Fetched, trailsync_core::FetchError>)>,
+        stop: &CancellationToken,
+    ) -> Result<(), RunError> {
+        let touched = self.journal.close(table);
+        let mut complete = true;
+        let mut resources = Vec::new();
+        for (location, listing) in listings {
+            match listing {
+                Ok(listed) => {
+                    if !listed.is_complete() {
+                        complete = false;
+                        for (id, error) in &listed.failed {
+                            tracing::warn!(table = table.name, %location, %id, %error, "reconciliation could not read this resource; it is left as it was");
                         }
                     }
+                    resources.extend(listed.resources.into_iter().filter(|r| {
+                        // The stream wrote these after the listing began: its rows are newer.
+                        id_of(table, r).is_none_or(|id| !touched.contains(&(location.clone(), id)))
+                    }));
                 }
-                let written = resources.len();
-                let mut resources = resources.into_iter().peekable();
-                while resources.peek().is_some() {
-                    let mut batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
-                    batch.upserts = resources
-                        .by_ref()
-                        .take(self.plan.batch_size.max(1))
-                        .collect();
-                    commit(self.destination.as_ref(), &batch, &self.stats, stop).await?;
+                // Tables without a reader in this build were reported at start.
+                Err(error) if error.kind() == FetchErrorKind::Unsupported => complete = false,
+                Err(error) => {
+                    complete = false;
+                    tracing::warn!(table = table.name, %location, %error, "reconciliation listing failed; rows left as they were");
                 }
-                let mut stale = 0;
-                if complete && self.plan.delete_stale {
-                    let destination = self.destination.as_ref();
-                    let source = self.plan.source_name.as_str();
-                    for t in std::iter::once(table).chain(self.plan.children_of(table)) {
-                        stale +=
-                            retrying(stop, || destination.delete_stale(t, source, sync_time, &[]))
-                                .await?;
-                    }
-                    Stats::add(&self.stats.rows_deleted, stale);
-                }
-                Stats::add(&self.stats.reconciliations, 1);
-                tracing::info!(
-                    table = table.name,
-                    resources = written,
-                    stale_deleted = stale,
-                    complete,
-                    "reconciled"
-                );
-                Ok(())
             }
         }
+        let written = resources.len();
+        let mut resources = resources.into_iter().peekable();
+        while resources.peek().is_some() {
+            let mut batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
+            batch.upserts = resources
+                .by_ref()
+                .take(self.plan.batch_size.max(1))
+                .collect();
+            commit(self.destination.as_ref(), &batch, &self.stats, stop)
+                .await
+                .map_err(RunError::Destination)?;
+        }
+        let mut stale = 0;
+        if complete && self.plan.delete_stale {
+            let destination = self.destination.as_ref();
+            let source = self.plan.source_name.as_str();
+            for t in std::iter::once(table).chain(self.plan.children_of(table)) {
+                stale += retrying(stop, || destination.delete_stale(t, source, sync_time, &[]))
+                    .await
+                    .map_err(RunError::Destination)?;
+            }
+            Stats::add(&self.stats.rows_deleted, stale);
+        }
+        Stats::add(&self.stats.reconciliations, 1);
+        tracing::info!(
+            table = table.name,
+            resources = written,
+            stale_deleted = stale,
+            complete,
+            "reconciled"
+        );
+        Ok(())
     }
 }
 
-/// Commits a batch, waiting out a destination outage: nothing is acknowledged meanwhile.
-pub(super) async fn commit(
-    destination: &dyn Destination,
-    batch: &WriteBatch,
-    stats: &Stats,
-    stop: &CancellationToken,
-) -> Result<(), DestinationError> {
-    let summary = retrying(stop, || destination.write(batch)).await?;
-    Stats::add(&stats.rows_upserted, summary.rows_upserted);
-    Stats::add(&stats.rows_deleted, summary.rows_deleted);
-    Stats::add(&stats.batches_committed, 1);
-    Ok(())
-}
-
-/// Runs a destination operation until it succeeds, backing off while the destination is down
-/// (consumption pauses meanwhile); gives up once stopped.
-async fn retrying<T, F, Fut>(
-    stop: &CancellationToken,
-    mut operation: F,
-) -> Result<T, DestinationError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, DestinationError>>,
-{
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match operation().await {
-            Ok(value) => return Ok(value),
-            Err(e) if stop.is_cancelled() => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?delay, "destination failed; pausing consumption");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.cancelled() => return Err(e),
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
+/// Now, to the microsecond both databases keep.
+fn now_micros() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }

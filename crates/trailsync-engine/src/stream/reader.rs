@@ -1,23 +1,68 @@
 //! One task per shard: read it into the processor's queue until stopped or the shard is done.
+//!
+//! A read that fails is tried again with backoff; a shard that stays unreadable ends the run
+//! (with the error) once it has failed for longer than its patience: briefly for errors that
+//! will not pass (the stream deleted, access denied, its KMS key disabled), longer for those that
+//! might (throttling, 5xx).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use trailsync_core::{Position, SequenceNumber, ShardInfo, ShardSource, StreamError};
 
-use super::processor::Input;
-use trailsync_core::{Position, SequenceNumber, ShardInfo, ShardSource};
-
+use super::messages::Input;
 use super::shards::reached_end;
 
 /// Back-off bounds after a failed open or read (the SDK has retried already).
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long a shard may fail without a single success before the run ends.
+pub(super) fn patience(error: &StreamError) -> Duration {
+    if error.transient {
+        Duration::from_secs(10 * 60)
+    } else {
+        Duration::from_secs(20)
+    }
+}
+
+/// Failures since the last success, and when they began.
+#[derive(Debug, Default)]
+pub(super) struct Trouble {
+    since: Option<Instant>,
+    backoff: Option<Duration>,
+}
+
+impl Trouble {
+    /// A failure at `now`: the error back if failures have lasted past its patience, else how
+    /// long to pause.
+    pub(super) fn failed(
+        &mut self,
+        error: StreamError,
+        now: Instant,
+    ) -> Result<Duration, StreamError> {
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) >= patience(&error) {
+            return Err(error);
+        }
+        let pause = self
+            .backoff
+            .map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+        self.backoff = Some(pause);
+        Ok(pause)
+    }
+
+    pub(super) fn recovered(&mut self) {
+        *self = Trouble::default();
+    }
+}
+
 /// Reads `shard` from `start`. `ending` carries the shard's EndingSequenceNumber once a listing
 /// shows it closed. Returns when stopped, when the processor is gone, or after sending
-/// [`Input::End`] for a shard read to its end.
+/// [`Input::End`] for a shard read to its end; an error when the shard stayed unreadable.
 pub(super) async fn read_shard(
     source: Arc<dyn ShardSource>,
     shard: ShardInfo,
@@ -25,43 +70,45 @@ pub(super) async fn read_shard(
     ending: watch::Receiver<Option<SequenceNumber>>,
     tx: mpsc::Sender<Input>,
     stop: CancellationToken,
-) {
+) -> Result<(), StreamError> {
     let id: Arc<str> = Arc::from(shard.shard_id.as_str());
     tracing::info!(shard = %id, ?start, "opening shard");
     let mut position = start.sequence_number().cloned();
-    let mut backoff = FIRST_BACKOFF;
+    let mut trouble = Trouble::default();
     let mut reader = loop {
         let opened = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return Ok(()),
             opened = source.open(&id, start.clone()) => opened,
         };
         match opened {
             Ok(reader) => break reader,
             Err(error) => {
-                tracing::warn!(shard = %id, %error, retry_in = ?backoff, "cannot open shard");
-                if !pause(&stop, &mut backoff).await {
-                    return;
+                tracing::warn!(shard = %id, %error, "cannot open shard");
+                let pause = trouble.failed(error, Instant::now())?;
+                if !sleep(&stop, pause).await {
+                    return Ok(());
                 }
             }
         }
     };
-    backoff = FIRST_BACKOFF;
+    trouble.recovered();
     loop {
         let read = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return Ok(()),
             read = reader.next_batch() => read,
         };
         let read = match read {
             Ok(read) => read,
             Err(error) => {
-                tracing::warn!(shard = %id, %error, retry_in = ?backoff, "cannot read shard");
-                if !pause(&stop, &mut backoff).await {
-                    return;
+                tracing::warn!(shard = %id, %error, "cannot read shard");
+                let pause = trouble.failed(error, Instant::now())?;
+                if !sleep(&stop, pause).await {
+                    return Ok(());
                 }
                 continue;
             }
         };
-        backoff = FIRST_BACKOFF;
+        trouble.recovered();
         if let Some(last) = read.records.last() {
             position = Some(last.sequence_number.clone());
         }
@@ -73,7 +120,7 @@ pub(super) async fn read_shard(
                 records: read.records,
             };
             if !send(&tx, input, &stop).await {
-                return;
+                return Ok(());
             }
         }
         if end {
@@ -83,7 +130,7 @@ pub(super) async fn read_shard(
                 final_sequence: SequenceNumber::later(position, ending),
             };
             send(&tx, input, &stop).await;
-            return;
+            return Ok(());
         }
     }
 }
@@ -96,12 +143,54 @@ async fn send(tx: &mpsc::Sender<Input>, input: Input, stop: &CancellationToken) 
     }
 }
 
-/// Waits out a back-off (doubling it); false when stopped meanwhile.
-async fn pause(stop: &CancellationToken, backoff: &mut Duration) -> bool {
-    let wait = *backoff;
-    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+/// Waits `pause`; false when stopped meanwhile.
+async fn sleep(stop: &CancellationToken, pause: Duration) -> bool {
     tokio::select! {
         _ = stop.cancelled() => false,
-        _ = tokio::time::sleep(wait) => true,
+        _ = tokio::time::sleep(pause) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(transient: bool) -> StreamError {
+        StreamError {
+            stream: "arn".into(),
+            message: "GetRecords: ResourceNotFoundException".into(),
+            transient,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_shard_that_stays_unreadable_gives_up_after_its_patience() {
+        let start = Instant::now();
+        let mut trouble = Trouble::default();
+        let first = trouble
+            .failed(error(false), start)
+            .expect("patient at first");
+        assert_eq!(first, FIRST_BACKOFF);
+        assert_eq!(
+            trouble.failed(error(false), start).ok(),
+            Some(FIRST_BACKOFF * 2)
+        );
+        let later = start + patience(&error(false));
+        assert!(
+            trouble.failed(error(false), later).is_err(),
+            "a stream that is gone ends the run"
+        );
+
+        // Errors that may pass are given far longer, and a success starts over.
+        let mut trouble = Trouble::default();
+        trouble.failed(error(true), start).expect("patient");
+        assert!(trouble.failed(error(true), later).is_ok());
+        trouble.recovered();
+        let much_later = later + patience(&error(true));
+        assert!(
+            trouble.failed(error(true), much_later).is_ok(),
+            "the clock restarted at the success"
+        );
     }
 }

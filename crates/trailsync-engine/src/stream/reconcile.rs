@@ -10,10 +10,10 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use trailsync_catalog::{Resource, Table};
+use trailsync_catalog::Table;
 
-use super::processor::Reconcile;
-use trailsync_core::{FetchError, Inventory, Location};
+use super::messages::Reconcile;
+use trailsync_core::{FetchError, Fetched, Inventory, Location};
 
 use crate::{Stats, SyncPlan};
 
@@ -64,7 +64,7 @@ async fn list_everywhere(
     inventory: &dyn Inventory,
     stats: &Stats,
     table: &'static Table,
-) -> Vec<(Location, Result<Vec<Resource>, FetchError>)> {
+) -> Vec<(Location, Result<Fetched, FetchError>)> {
     let children = plan.children_of(table);
     let children = children.as_slice();
     futures::stream::iter(plan.locations_for(table))
