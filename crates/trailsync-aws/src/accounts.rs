@@ -15,10 +15,30 @@ use crate::CallMeter;
 /// The region asked for account-level facts (identity, region list) when none is configured.
 const HOME_REGION: &str = "us-east-1";
 
-/// Attempts per AWS call, the first included: the SDK's standard retry mode backs off
-/// exponentially with jitter on throttling, 5xx and transient errors. Beyond them the engine
-/// waits and asks again for as long as it takes, holding the records' checkpoints.
+/// Attempts per AWS call, the first included, unless `max_retries` says: the SDK's standard
+/// retry mode backs off exponentially with jitter on throttling, 5xx and transient errors.
+/// Beyond them the engine waits and asks again for as long as it takes, holding the records'
+/// checkpoints.
 const MAX_ATTEMPTS: u32 = 5;
+/// The SDK's own longest pause between attempts, unless `max_backoff` says.
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
+
+/// How the SDK retries one call: CloudQuery's `max_retries` and `max_backoff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retries {
+    pub max_attempts: u32,
+    pub max_backoff: Duration,
+}
+
+impl Retries {
+    /// The retries a source's spec asks for, trailsync's defaults for what it leaves out.
+    pub fn of(spec: &AwsSpec) -> Retries {
+        Retries {
+            max_attempts: spec.max_retries.unwrap_or(MAX_ATTEMPTS).max(1),
+            max_backoff: spec.max_backoff.unwrap_or(MAX_BACKOFF),
+        }
+    }
+}
 
 /// A connection that cannot be made in this long, or an attempt unanswered in this long, fails
 /// (and is retried) rather than hanging the fetch.
@@ -63,7 +83,13 @@ impl Accounts {
         let mut accounts = Vec::with_capacity(configured.len());
         for account in &configured {
             let meter = CallMeter::new(stats.clone());
-            let config = sdk_config(account, spec.endpoint_url.as_deref(), &meter).await;
+            let config = sdk_config(
+                account,
+                spec.endpoint_url.as_deref(),
+                Retries::of(spec),
+                &meter,
+            )
+            .await;
             let id = account_id(&config, account).await?;
             let regions = regions(&config, &id, &spec.regions).await?;
             tracing::info!(account = %id, regions = regions.len(), "account ready");
@@ -107,14 +133,19 @@ impl Accounts {
 /// Builds the SDK configuration of one account: ambient credentials, a named profile, or a role
 /// assumed through STS. `AWS_ENDPOINT_URL` is honoured by the SDK itself; `endpoint_url` wins.
 /// Every request, STS's included, goes through `meter`; throttled and failed calls are retried
-/// with backoff (5 attempts in all).
+/// with backoff as `retries` says.
 pub async fn sdk_config(
     account: &AccountConfig,
     endpoint_url: Option<&str>,
+    retries: Retries,
     meter: &CallMeter,
 ) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(retries.max_attempts)
+                .with_max_backoff(retries.max_backoff),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)

@@ -19,7 +19,7 @@ mod kinesis;
 pub mod render;
 pub mod tables;
 
-pub use accounts::{Account, Accounts, AccountsError, sdk_config};
+pub use accounts::{Account, Accounts, AccountsError, Retries, sdk_config};
 pub use calls::CallMeter;
 pub use inventory::AwsInventory;
 pub use kinesis::KinesisSource;

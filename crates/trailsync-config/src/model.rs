@@ -77,6 +77,11 @@ pub struct AwsSpec {
     pub endpoint_url: Option<String>,
     /// The most AWS calls in flight at once, if limited (positive).
     pub concurrency: Option<usize>,
+    /// CloudQuery's `max_retries`: attempts per AWS call, the first included.
+    pub max_retries: Option<u32>,
+    /// CloudQuery's `max_backoff` (seconds): the longest pause between two tries of a call, and
+    /// between two fetches of a change that keeps failing.
+    pub max_backoff: Option<Duration>,
     /// Follow CloudTrail events from a Kinesis stream after (or instead of) the full sync.
     pub event_based_sync: Option<EventBasedSync>,
 }

@@ -103,6 +103,7 @@ fn a_good_config_across_files_and_a_folder_loads_with_defaults() {
                             ..AccountConfig::default()
                         }),
                     }),
+                    ..AwsSpec::default()
                 },
                 origin: origin("good/sources.yml", 0),
             },
@@ -126,6 +127,7 @@ fn a_good_config_across_files_and_a_folder_loads_with_defaults() {
                         reconcile_interval: Some(Duration::from_secs(6 * 3600)),
                         account: None,
                     }),
+                    ..AwsSpec::default()
                 },
                 origin: origin("good/sources.yml", 1),
             },
@@ -145,6 +147,7 @@ fn a_good_config_across_files_and_a_folder_loads_with_defaults() {
                     endpoint_url: None,
                     concurrency: None,
                     event_based_sync: None,
+                    ..AwsSpec::default()
                 },
                 origin: origin("good/more/20-source.yml", 0),
             },

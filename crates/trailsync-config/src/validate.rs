@@ -39,6 +39,8 @@ const AWS_FIELDS: &[&str] = &[
     "accounts",
     "endpoint_url",
     "concurrency",
+    "max_retries",
+    "max_backoff",
     "event_based_sync",
 ];
 const ACCOUNT_FIELDS: &[&str] = &[
@@ -581,6 +583,27 @@ impl Walker<'_> {
         }
         spec.endpoint_url = self.optional(fields, at, "endpoint_url", Self::url);
         spec.concurrency = self.optional(fields, at, "concurrency", Self::positive);
+        spec.max_retries = self
+            .optional(fields, at, "max_retries", Self::positive)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        spec.max_backoff = self
+            .optional(fields, at, "max_backoff", Self::positive)
+            .map(|seconds| Duration::from_secs(seconds as u64))
+            .filter(|backoff| {
+                *backoff <= MAX_BACKOFF || {
+                    let line = fields.get("max_backoff").map_or(fields.line, |n| n.line);
+                    self.error(
+                        &at.field("max_backoff"),
+                        line,
+                        format!(
+                            "{} seconds is longer than the {} this setting allows",
+                            backoff.as_secs(),
+                            humanize(MAX_BACKOFF)
+                        ),
+                    );
+                    false
+                }
+            });
         if let Some(node) = fields.get("event_based_sync") {
             spec.event_based_sync = self.event_based_sync(node, &at.field("event_based_sync"));
         }
@@ -1124,6 +1147,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The longest `coalesce_window`: beyond it changes would wait longer than a reconciliation.
 const MAX_COALESCE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// The longest `max_backoff`: an hour between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// The longest `reconcile_interval`: thirty days.
 const MAX_RECONCILE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 

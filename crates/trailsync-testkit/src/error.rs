@@ -123,6 +123,10 @@ pub enum TestkitError {
         source: tokio_postgres::Error,
     },
 
+    /// A private PostgreSQL server could not be set up, started or stopped.
+    #[error("private PostgreSQL server: {0}")]
+    PostgresServer(String),
+
     /// A Kinesis record or moto recording was not what the harness expects.
     #[error("cannot decode {what}: {reason}")]
     Decode { what: &'static str, reason: String },

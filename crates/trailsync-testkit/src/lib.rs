@@ -8,11 +8,14 @@
 //!   account, which moto keeps as a separate, initially empty world. [`Moto::start_recording`] and
 //!   [`Moto::recorded_calls`] count the AWS calls the code under test makes.
 //! - [`TestDatabase`]: a uniquely named database on the local PostgreSQL, dropped afterwards.
+//! - [`PostgresServer`]: a private PostgreSQL server a test may stop, restart or give TLS.
 //! - [`CloudTrailPipe`]: Kinesis stream + CloudWatch Logs log group + subscription filter, the path
 //!   CloudTrail events take in production; [`CloudTrailPipe::send`] writes events into the log group
 //!   and moto delivers the gzip'd subscription payloads into the stream.
 //! - [`cloudtrail`]: builders for CloudTrail-shaped events (moto emits none), modelled on real records.
 //! - [`ec2`]: seeding EC2 resources in moto.
+//! - [`FaultProxy`]: moto behind a proxy that throttles, fails, drops or delays the calls a test
+//!   chooses, and counts every call by operation.
 //!
 //! Everything fails loudly: a missing moto or an unreachable PostgreSQL is an error naming what to do,
 //! never a silently skipped test.
@@ -34,13 +37,17 @@
 pub mod cloudtrail;
 pub mod ec2;
 mod error;
+mod fault;
 mod http;
 mod moto;
+mod pg_server;
 mod pipe;
 mod postgres;
 
 pub use error::{BoxError, Result, TestkitError};
+pub use fault::{Fault, FaultProxy};
 pub use moto::{ApiCall, DEFAULT_ACCOUNT, Moto};
+pub use pg_server::PostgresServer;
 pub use pipe::{
     CloudTrailPipe, Placement, SUBSCRIPTION_FILTER, StreamRecord, decode_payload, encode_payload,
     gzip, payload_events,

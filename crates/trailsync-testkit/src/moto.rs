@@ -465,7 +465,7 @@ fn start_timeout() -> Duration {
 
 /// A port the kernel just handed out as free; released before moto binds it (see the retry in
 /// [`Moto::start`]).
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let any = "127.0.0.1:0";
     let listener =
         std::net::TcpListener::bind(any).map_err(TestkitError::io("bind a free port at", any))?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
-use trailsync_aws::{Accounts, AccountsError, AwsInventory, CallMeter, KinesisSource};
+use trailsync_aws::{Accounts, AccountsError, AwsInventory, CallMeter, KinesisSource, Retries};
 use trailsync_config::{Config, EventBasedSync, SourceConfig, StartPosition};
 use trailsync_core::{Destination, DestinationError};
 use trailsync_engine::stream::{DefaultStart, RunError};
@@ -68,6 +68,8 @@ pub struct Source {
     stats: Arc<Stats>,
     full_sync: bool,
     events: Option<(EventBasedSync, Arc<KinesisSource>)>,
+    /// How a change that keeps failing is asked again.
+    retry: RetryPolicy,
 }
 
 impl Source {
@@ -152,6 +154,7 @@ impl Source {
                         trailsync_aws::sdk_config(
                             account,
                             source.spec.endpoint_url.as_deref(),
+                            Retries::of(&source.spec),
                             &meter,
                         )
                         .await
@@ -180,6 +183,13 @@ impl Source {
                 .as_ref()
                 .is_none_or(|e| e.full_sync),
             events,
+            retry: RetryPolicy {
+                cap: source
+                    .spec
+                    .max_backoff
+                    .unwrap_or(RetryPolicy::default().cap),
+                ..RetryPolicy::default()
+            },
         })
     }
 
@@ -241,7 +251,7 @@ impl Source {
             default_start,
             coalesce_window: events.coalesce_window,
             reconcile_interval: events.reconcile_interval,
-            retry: RetryPolicy::default(),
+            retry: self.retry,
         };
         let result = trailsync_engine::stream::run(
             self.plan,

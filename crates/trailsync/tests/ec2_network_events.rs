@@ -106,8 +106,7 @@ async fn follow_network_changes(store: &Store) {
         format!("arn:aws:ec2:{REGION}:{DEFAULT_ACCOUNT}:security-group/{kept}")
     );
     assert_eq!(ports(&group.ip_permissions), [22]);
-    let subnet_row = query(
-        store,
+    let subnet_row = store.texts(
         &format!(
             "SELECT request_account_id, request_region, arn, vpc_id FROM aws_ec2_subnets WHERE subnet_id = '{subnet}'"
         ),
@@ -346,50 +345,14 @@ fn tcp(port: i32, cidr: &str) -> IpPermission {
         .build()
 }
 
-/// Every row of `sql`, each column read as text (`CAST(... AS TEXT)` in the query where the
-/// column is not text); empty while the table does not exist yet. Ids in `sql` come from moto,
-/// never from outside the test.
-async fn query(store: &Store, sql: &str) -> Vec<Vec<Option<String>>> {
-    match store {
-        Store::Sqlite { path, .. } => {
-            let Ok(conn) = rusqlite::Connection::open(path) else {
-                return Vec::new();
-            };
-            let Ok(mut stmt) = conn.prepare(sql) else {
-                return Vec::new();
-            };
-            let width = stmt.column_count();
-            stmt.query_map([], |r| {
-                (0..width)
-                    .map(|i| r.get::<_, Option<String>>(i))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-        }
-        Store::Postgres(db) => {
-            let client = db.connect().await.expect("connect to test database");
-            let Ok(rows) = client.query(sql, &[]).await else {
-                return Vec::new();
-            };
-            rows.iter()
-                .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                .collect()
-        }
-    }
-}
-
 async fn count(store: &Store, table: &str) -> usize {
-    query(
-        store,
-        &format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"),
-    )
-    .await
-    .first()
-    .and_then(|row| row[0].as_deref())
-    .and_then(|n| n.parse().ok())
-    .unwrap_or(0)
+    store
+        .texts(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"))
+        .await
+        .first()
+        .and_then(|row| row[0].as_deref())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 struct GroupRow {
@@ -398,8 +361,7 @@ struct GroupRow {
 }
 
 async fn group_row(store: &Store, group_id: &str) -> Option<GroupRow> {
-    let rows = query(
-        store,
+    let rows = store.texts(
         &format!(
             "SELECT arn, CAST(ip_permissions AS TEXT) FROM aws_ec2_security_groups WHERE group_id = '{group_id}'"
         ),
@@ -413,30 +375,29 @@ async fn group_row(store: &Store, group_id: &str) -> Option<GroupRow> {
 }
 
 async fn tags(store: &Store, table: &str, id_column: &str, id: &str) -> Json {
-    let rows = query(
-        store,
-        &format!("SELECT CAST(tags AS TEXT) FROM {table} WHERE {id_column} = '{id}'"),
-    )
-    .await;
+    let rows = store
+        .texts(&format!(
+            "SELECT CAST(tags AS TEXT) FROM {table} WHERE {id_column} = '{id}'"
+        ))
+        .await;
     rows.first()
         .map_or(Json::Null, |row| parse(row[0].as_deref()))
 }
 
 async fn image_cq_id(store: &Store, image_id: &str) -> Option<String> {
-    query(
-        store,
-        &format!("SELECT CAST(_cq_id AS TEXT) FROM aws_ec2_images WHERE image_id = '{image_id}'"),
-    )
-    .await
-    .into_iter()
-    .next()
-    .and_then(|row| row[0].clone())
+    store
+        .texts(&format!(
+            "SELECT CAST(_cq_id AS TEXT) FROM aws_ec2_images WHERE image_id = '{image_id}'"
+        ))
+        .await
+        .into_iter()
+        .next()
+        .and_then(|row| row[0].clone())
 }
 
 /// The user ids of the launch permission rows under an image's `_cq_id`.
 async fn permissions(store: &Store, image_cq_id: &str) -> Vec<String> {
-    query(
-        store,
+    store.texts(
         &format!(
             "SELECT user_id FROM aws_ec2_image_launch_permissions WHERE CAST(_cq_parent_id AS TEXT) = '{image_cq_id}' ORDER BY user_id"
         ),

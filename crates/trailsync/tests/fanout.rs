@@ -9,9 +9,7 @@ use chrono::Utc;
 use common::{Store, StreamingSource, Trailsync};
 use serde_json::json;
 use trailsync_catalog::{Resource, Row, Table};
-use trailsync_core::{
-    Checkpoint, Destination, DestinationKind as Kind, Position, WriteBatch, WriteMode,
-};
+use trailsync_core::{Checkpoint, Destination, Position, WriteBatch, WriteMode};
 use trailsync_destination::connect;
 use trailsync_engine::{Fanout, Target};
 use trailsync_testkit::{CloudTrailPipe, DEFAULT_ACCOUNT, Moto, cloudtrail, ec2};
@@ -56,10 +54,7 @@ fn checkpoints(pairs: &[(&str, &str)]) -> Vec<Checkpoint> {
 
 /// A second, direct handle on one destination, to move it apart from the other.
 async fn open(store: &Store, mode: WriteMode) -> Box<dyn Destination> {
-    let (kind, connection) = match store {
-        Store::Sqlite { path, .. } => (Kind::Sqlite, path.display().to_string()),
-        Store::Postgres(db) => (Kind::Postgres, db.connection_string().to_string()),
-    };
+    let (kind, connection) = store.connection();
     connect(kind, &connection, mode)
         .await
         .expect("destination opens")

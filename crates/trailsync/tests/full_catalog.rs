@@ -364,7 +364,7 @@ fn location_columns(table: &str) -> Vec<&'static str> {
 async fn rows(store: &Store, table: &str, filter: &[(&str, &str)]) -> usize {
     let placeholder = |i: usize| match store {
         Store::Sqlite { .. } => format!("?{i}"),
-        Store::Postgres(_) => format!("${i}"),
+        Store::Postgres(_) | Store::Server(_) => format!("${i}"),
     };
     let conditions: Vec<String> = filter
         .iter()
@@ -381,12 +381,13 @@ async fn rows(store: &Store, table: &str, filter: &[(&str, &str)]) -> usize {
             .expect("open sqlite")
             .query_row(&sql, rusqlite::params_from_iter(&values), |r| r.get(0))
             .unwrap_or_else(|e| panic!("{sql}: {e}")),
-        Store::Postgres(db) => {
+        Store::Postgres(_) | Store::Server(_) => {
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
                 .iter()
                 .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
                 .collect();
-            db.connect()
+            store
+                .pg()
                 .await
                 .expect("connect to the test database")
                 .query_one(&sql, &params)

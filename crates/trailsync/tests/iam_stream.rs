@@ -58,7 +58,7 @@ async fn iam_through_the_stream(store: &Store) {
     assert!(synced.user_attached.is_empty());
     assert!(synced.user_groups.is_empty());
     let alice_id = synced.users["alice"].clone();
-    let accounts = query(store, "SELECT account_id FROM aws_iam_users").await;
+    let accounts = store.texts("SELECT account_id FROM aws_iam_users").await;
     assert!(
         accounts
             .iter()
@@ -274,69 +274,37 @@ impl State {
                 .collect()
         };
         let users = pairs(
-            query(
-                store,
-                "SELECT user_name, CAST(_cq_id AS TEXT) FROM aws_iam_users ORDER BY user_name",
-            )
-            .await,
+            store
+                .texts(
+                    "SELECT user_name, CAST(_cq_id AS TEXT) FROM aws_iam_users ORDER BY user_name",
+                )
+                .await,
         );
-        let role_children = query(store, "SELECT policy_name FROM aws_iam_role_policies")
+        let role_children = store
+            .texts("SELECT policy_name FROM aws_iam_role_policies")
             .await
             .len()
-            + query(
-                store,
-                "SELECT policy_arn FROM aws_iam_role_attached_policies",
-            )
-            .await
-            .len();
+            + store
+                .texts("SELECT policy_arn FROM aws_iam_role_attached_policies")
+                .await
+                .len();
         State {
             users: users.into_iter().collect(),
-            roles: names(query(store, "SELECT role_name FROM aws_iam_roles ORDER BY role_name").await),
+            roles: names(store.texts("SELECT role_name FROM aws_iam_roles ORDER BY role_name").await),
             groups: names(
-                query(store, "SELECT group_name FROM aws_iam_groups ORDER BY group_name").await,
+                store.texts("SELECT group_name FROM aws_iam_groups ORDER BY group_name").await,
             ),
             role_children,
             user_attached: pairs(
-                query(
-                    store,
-                    "SELECT CAST(_cq_parent_id AS TEXT), policy_arn FROM aws_iam_user_attached_policies ORDER BY policy_arn",
+                store.texts("SELECT CAST(_cq_parent_id AS TEXT), policy_arn FROM aws_iam_user_attached_policies ORDER BY policy_arn",
                 )
                 .await,
             ),
             user_groups: pairs(
-                query(
-                    store,
-                    "SELECT CAST(_cq_parent_id AS TEXT), group_name FROM aws_iam_user_groups ORDER BY group_name",
+                store.texts("SELECT CAST(_cq_parent_id AS TEXT), group_name FROM aws_iam_user_groups ORDER BY group_name",
                 )
                 .await,
             ),
-        }
-    }
-}
-
-/// The rows of `sql`, whose columns are all text (cast them); empty while a table is missing.
-async fn query(store: &Store, sql: &str) -> Vec<Vec<Option<String>>> {
-    match store {
-        Store::Sqlite { path, .. } => {
-            let Ok(conn) = rusqlite::Connection::open(path) else {
-                return Vec::new();
-            };
-            let Ok(mut stmt) = conn.prepare(sql) else {
-                return Vec::new();
-            };
-            let width = stmt.column_count();
-            stmt.query_map([], |r| (0..width).map(|i| r.get(i)).collect())
-                .and_then(|rows| rows.collect())
-                .unwrap_or_default()
-        }
-        Store::Postgres(db) => {
-            let client = db.connect().await.expect("connect to test database");
-            let Ok(rows) = client.query(sql, &[]).await else {
-                return Vec::new();
-            };
-            rows.iter()
-                .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                .collect()
         }
     }
 }

@@ -146,6 +146,8 @@ impl Inventory for FakeInventory {
 #[derive(Default)]
 struct FakeStream {
     records: Arc<Mutex<Vec<Record>>>,
+    /// How many records readers have handed out.
+    handed_out: Arc<Mutex<usize>>,
 }
 
 impl FakeStream {
@@ -176,6 +178,7 @@ impl ShardSource for FakeStream {
     ) -> Result<Box<dyn ShardReader>, StreamError> {
         Ok(Box::new(FakeReader {
             records: self.records.clone(),
+            handed_out: self.handed_out.clone(),
             after: start.sequence_number().cloned(),
         }))
     }
@@ -183,6 +186,7 @@ impl ShardSource for FakeStream {
 
 struct FakeReader {
     records: Arc<Mutex<Vec<Record>>>,
+    handed_out: Arc<Mutex<usize>>,
     after: Option<SequenceNumber>,
 }
 
@@ -193,12 +197,13 @@ impl ShardReader for FakeReader {
         let records: Vec<Record> = lock(&self.records)
             .iter()
             .filter(|r| self.after.as_ref().is_none_or(|a| r.sequence_number > *a))
-            .take(10)
+            .take(500)
             .cloned()
             .collect();
         if let Some(last) = records.last() {
             self.after = Some(last.sequence_number.clone());
         }
+        *lock(&self.handed_out) += records.len();
         Ok(ShardRead {
             records,
             closed: false,
@@ -574,6 +579,41 @@ async fn a_burst_on_one_resource_costs_few_fetches_and_duplicates_none() {
     .await;
     assert!(h.inventory.calls() <= 12, "{} fetches", h.inventory.calls());
     assert_eq!(h.stats.skipped().get("duplicate event"), Some(&1));
+    h.cancel.cancel();
+    running.await.expect("joins").expect("a clean stop");
+}
+
+#[tokio::test]
+async fn waiting_work_pauses_reading_instead_of_growing_memory() {
+    let h = Harness::new();
+    h.inventory.put("i-1", "late");
+    for _ in 0..10_000 {
+        h.inventory.then(Script::Fail(FetchErrorKind::Throttled));
+    }
+    let total = 30_000;
+    for n in 1..=total {
+        h.stream.put(tag_event(n, "i-1"));
+    }
+    let running = h.start();
+    h.until("reading reached the limit", || {
+        *lock(&h.stream.handed_out) >= 20_000
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let read = *lock(&h.stream.handed_out);
+    // The processor holds at most its limit, plus a few batches queued between it and the reader.
+    assert!(read < total as usize, "reading paused at {read} of {total}");
+    assert_eq!(
+        h.destination.tag("i-1"),
+        None,
+        "nothing applied while throttled"
+    );
+    lock(&h.inventory.script).clear();
+    h.until("everything applied once AWS answers", || {
+        h.destination.checkpoint() == Some(Position::After(seq(total)))
+    })
+    .await;
+    assert_eq!(h.destination.tag("i-1").as_deref(), Some("late"));
     h.cancel.cancel();
     running.await.expect("joins").expect("a clean stop");
 }

@@ -3,6 +3,7 @@
 //! One test binary (modules below) rather than one per file: each binary links the AWS SDK.
 
 mod accounts;
+mod fault;
 mod moto;
 mod pipe;
 mod postgres;

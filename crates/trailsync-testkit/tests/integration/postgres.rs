@@ -83,3 +83,37 @@ async fn unreachable_postgres_is_a_loud_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_private_server_stops_and_starts_again_on_its_port() {
+    let server = trailsync_testkit::PostgresServer::start()
+        .await
+        .expect("private server starts");
+    let connect = || async {
+        let (client, connection) =
+            tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("{e}: {}", server.log()))?;
+        tokio::spawn(connection);
+        Ok::<_, String>(client)
+    };
+    let client = connect().await.expect("connects");
+    client
+        .batch_execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
+        .await
+        .expect("writes");
+    server.stop().await.expect("stops");
+    assert!(
+        client.query_one("SELECT 1", &[]).await.is_err(),
+        "the session is gone"
+    );
+    assert!(connect().await.is_err(), "nothing listens while stopped");
+    server.start_again().await.expect("starts again");
+    let client = connect().await.expect("connects again");
+    let n: i32 = client
+        .query_one("SELECT n FROM kept", &[])
+        .await
+        .expect("data survived")
+        .get(0);
+    assert_eq!(n, 7);
+}

@@ -9,7 +9,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trailsync_testkit::TestDatabase;
+use trailsync_testkit::{PostgresServer, TestDatabase};
 
 /// Declares two tests, `sqlite` and `postgres`, running `$scenario(&store)` against each
 /// destination: a fresh SQLite file, and a fresh PostgreSQL database dropped afterwards.
@@ -114,6 +114,8 @@ pub enum Store {
         path: PathBuf,
     },
     Postgres(Box<TestDatabase>),
+    /// A private PostgreSQL server, for tests that stop and restart it.
+    Server(Box<PostgresServer>),
 }
 
 impl Store {
@@ -132,6 +134,73 @@ impl Store {
         ))
     }
 
+    /// A private server of its own (see [`PostgresServer`]).
+    pub async fn server() -> Store {
+        Store::Server(Box::new(
+            PostgresServer::start()
+                .await
+                .expect("a private PostgreSQL server starts"),
+        ))
+    }
+
+    /// A client on the PostgreSQL database behind this store (not SQLite).
+    pub async fn pg(&self) -> Option<tokio_postgres::Client> {
+        match self {
+            Store::Sqlite { .. } => None,
+            Store::Postgres(db) => db.connect().await.ok(),
+            Store::Server(server) => {
+                let (client, connection) =
+                    tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)
+                        .await
+                        .ok()?;
+                tokio::spawn(connection);
+                Some(client)
+            }
+        }
+    }
+
+    /// The rows of a query whose columns are all text (or NULL); empty while a table is missing.
+    pub async fn texts(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match self {
+            Store::Sqlite { path, .. } => {
+                let Ok(conn) = rusqlite::Connection::open(path) else {
+                    return Vec::new();
+                };
+                let Ok(mut stmt) = conn.prepare(sql) else {
+                    return Vec::new();
+                };
+                let width = stmt.column_count();
+                stmt.query_map([], |r| (0..width).map(|i| r.get(i)).collect())
+                    .and_then(|rows| rows.collect())
+                    .unwrap_or_default()
+            }
+            Store::Postgres(_) | Store::Server(_) => {
+                let Some(client) = self.pg().await else {
+                    return Vec::new();
+                };
+                let Ok(rows) = client.query(sql, &[]).await else {
+                    return Vec::new();
+                };
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                    .collect()
+            }
+        }
+    }
+
+    /// The destination's kind and connection string, as a config names them.
+    pub fn connection(&self) -> (trailsync_core::DestinationKind, String) {
+        use trailsync_core::DestinationKind;
+        match self {
+            Store::Sqlite { path, .. } => (DestinationKind::Sqlite, path.display().to_string()),
+            Store::Postgres(db) => (
+                DestinationKind::Postgres,
+                db.connection_string().to_string(),
+            ),
+            Store::Server(server) => (DestinationKind::Postgres, server.url("postgres")),
+        }
+    }
+
     pub async fn cleanup(self) {
         if let Store::Postgres(db) = self {
             db.cleanup().await.expect("drop test database");
@@ -139,10 +208,8 @@ impl Store {
     }
 
     pub fn destination_yaml(&self, name: &str) -> String {
-        let (path, connection) = match self {
-            Store::Sqlite { path, .. } => ("cloudquery/sqlite", path.display().to_string()),
-            Store::Postgres(db) => ("cloudquery/postgresql", db.connection_string().to_string()),
-        };
+        let (kind, connection) = self.connection();
+        let path = format!("cloudquery/{kind}");
         format!(
             "kind: destination\nspec:\n  name: {name}\n  path: {path}\n  write_mode: overwrite-delete-stale\n  spec:\n    connection_string: \"{connection}\"\n"
         )
@@ -179,8 +246,10 @@ impl Store {
                     .expect("query instances");
                 rows.collect::<Result<_, _>>().expect("instance rows")
             }
-            Store::Postgres(db) => {
-                let client = db.connect().await.expect("connect to test database");
+            Store::Postgres(_) | Store::Server(_) => {
+                let Some(client) = self.pg().await else {
+                    return Vec::new();
+                };
                 let Ok(rows) = client.query(SQL, &[]).await else {
                     return Vec::new();
                 };
@@ -198,29 +267,20 @@ impl Store {
         }
     }
 
-    /// (stream arn, shard id, sequence number) of every committed checkpoint.
+    /// (stream arn, shard id, position) of every committed checkpoint; empty while there is
+    /// no checkpoint table yet.
     pub async fn checkpoints(&self) -> Vec<(String, String, String)> {
-        const SQL: &str = "SELECT stream_arn, shard_id, sequence_number FROM _trailsync_checkpoints ORDER BY shard_id";
-        match self {
-            Store::Sqlite { path, .. } => {
-                let conn = rusqlite::Connection::open(path).expect("open sqlite");
-                let mut stmt = conn.prepare(SQL).expect("checkpoint table exists");
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .expect("query checkpoints")
-                    .collect::<Result<_, _>>()
-                    .expect("checkpoint rows")
-            }
-            Store::Postgres(db) => {
-                let client = db.connect().await.expect("connect to test database");
-                client
-                    .query(SQL, &[])
-                    .await
-                    .expect("checkpoint table exists")
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect()
-            }
-        }
+        self.texts(
+            "SELECT stream_arn, shard_id, sequence_number FROM _trailsync_checkpoints ORDER BY shard_id",
+        )
+        .await
+        .into_iter()
+        .map(|row| {
+            let mut row = row.into_iter().map(Option::unwrap_or_default);
+            let mut next = || row.next().unwrap_or_default();
+            (next(), next(), next())
+        })
+        .collect()
     }
 }
 
@@ -240,8 +300,8 @@ impl Store {
                 )
                 .expect("insert instance row");
             }
-            Store::Postgres(db) => {
-                let client = db.connect().await.expect("connect to test database");
+            Store::Postgres(_) | Store::Server(_) => {
+                let client = self.pg().await.expect("connect to test database");
                 client
                     .execute(
                         "INSERT INTO aws_ec2_instances (_cq_sync_time, _cq_source_name, _cq_id, account_id, region, arn, instance_id) VALUES ($1::text::timestamptz, $2, $3::text::uuid, $4, $5, $6, $7)",
@@ -263,8 +323,8 @@ impl Store {
                 let conn = rusqlite::Connection::open(path).ok()?;
                 conn.query_row(&sql, [], |r| r.get(0)).ok()
             }
-            Store::Postgres(db) => {
-                let client = db.connect().await.expect("connect to test database");
+            Store::Postgres(_) | Store::Server(_) => {
+                let client = self.pg().await?;
                 client.query_one(&sql, &[]).await.ok().map(|r| r.get(0))
             }
         }
@@ -346,6 +406,19 @@ impl Trailsync {
     /// What the process logged so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to exit on its own, at most `patience`.
+    pub async fn exit_within(&mut self, patience: Duration) -> ExitStatus {
+        tokio::time::timeout(patience, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "trailsync did not exit within {patience:?}\n--- trailsync log ---\n{}",
+                    self.log()
+                )
+            })
+            .expect("wait for trailsync")
     }
 
     /// Sends SIGTERM and waits (at most 10 s) for the exit.
