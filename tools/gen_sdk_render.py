@@ -37,11 +37,10 @@ import sys
 import textwrap
 
 # crate -> root types (names in `<crate>::types`). The output file is render/<crate minus aws-sdk->.rs.
+# The item types of the EC2 tables declared in `ec2_tables!` (crates/trailsync-aws/src/tables/ec2.rs)
+# are roots too, read from there: declaring such a table is all it takes.
 SERVICES = {
-    "aws-sdk-ec2": [
-        "Instance", "SecurityGroup", "Subnet", "Vpc", "InternetGateway", "RouteTable",
-        "NetworkInterface", "Image", "LaunchPermission", "Tag",
-    ],
+    "aws-sdk-ec2": ["Image", "LaunchPermission", "Tag"],
     "aws-sdk-rds": ["DbInstance", "DbCluster", "DbClusterBacktrack", "Tag"],
     "aws-sdk-ecs": ["Cluster", "Task", "ProtectedTask", "Tag"],
     "aws-sdk-iam": ["Role", "User", "Group", "AttachedPolicy", "AccessKeyMetadata", "AccessKeyLastUsed", "SigningCertificate", "SshPublicKeyMetadata", "ServiceLastAccessed"],
@@ -361,6 +360,15 @@ def mod_list(mod_src, services):
     return f"{head}{MOD_BEGIN}\n{body}{MOD_END}{tail}"
 
 
+# `Ec2Vpcs: Vpc = ec2::VPCS => {` in the `ec2_tables!` declarations.
+EC2_DECLARATION = re.compile(r"^\s+[A-Z][A-Za-z0-9]*: ([A-Z][A-Za-z0-9]*) = [a-z0-9_]+::[A-Z0-9_]+ => \{", re.M)
+
+
+def declared_ec2_items():
+    source = (ROOT / "crates" / CRATE / "src" / "tables" / "ec2.rs").read_text()
+    return EC2_DECLARATION.findall(source)
+
+
 def shown(path):
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
@@ -370,7 +378,9 @@ def main():
     names = "--names" in sys.argv[1:]
     sources = cargo_sources()
     wanted = {}
-    for crate, roots in SERVICES.items():
+    services = {crate: list(roots) for crate, roots in SERVICES.items()}
+    services["aws-sdk-ec2"] = declared_ec2_items() + services["aws-sdk-ec2"]
+    for crate, roots in services.items():
         if crate not in sources:
             sys.exit(f"{crate} is not a dependency of {CRATE}: add `{crate}.workspace = true` to its Cargo.toml")
         version, src_dir = sources[crate]

@@ -6,10 +6,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, LaunchPermission, LaunchPermissionModifications};
 use serde_json::{Value as Json, json};
 use trailsync_aws::{Account, Accounts, AwsInventory};
-use trailsync_catalog::tables::{
-    ec2_images, ec2_internet_gateways, ec2_network_interfaces, ec2_route_tables,
-    ec2_security_groups, ec2_subnets, ec2_vpcs,
-};
+use trailsync_catalog::tables::ec2 as tables;
 use trailsync_catalog::{Resource, Table, Value};
 use trailsync_core::{Inventory, Location};
 use trailsync_testkit::{DEFAULT_ACCOUNT, Moto, ec2};
@@ -52,7 +49,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     let arn = |kind: &str, id: &str| format!("arn:aws:ec2:{HOME}:{DEFAULT_ACCOUNT}:{kind}/{id}");
 
     // Security groups: the seeded one with its rule, next to moto's defaults.
-    let groups = list(&inventory, &here, &ec2_security_groups::TABLE).await;
+    let groups = list(&inventory, &here, &tables::SECURITY_GROUPS).await;
     let reported = home
         .describe_security_groups()
         .send()
@@ -73,7 +70,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert_eq!(ports(group), [22]);
 
     // Subnets: CloudQuery's request_account_id / request_region instead of account_id / region.
-    let subnets = list(&inventory, &here, &ec2_subnets::TABLE).await;
+    let subnets = list(&inventory, &here, &tables::SUBNETS).await;
     let reported = home
         .describe_subnets()
         .send()
@@ -91,7 +88,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert_eq!(json_of(subnet, "tags"), json!({"team": "net"}));
 
     // VPCs: the seeded one and moto's default; the other region's VPC stays there.
-    let vpcs = list(&inventory, &here, &ec2_vpcs::TABLE).await;
+    let vpcs = list(&inventory, &here, &tables::VPCS).await;
     let reported = home
         .describe_vpcs()
         .send()
@@ -114,7 +111,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert!(vpcs.iter().all(|v| text(v, "vpc_id") != away_vpc));
 
     // Internet gateways, with their attachment.
-    let gateways = list(&inventory, &here, &ec2_internet_gateways::TABLE).await;
+    let gateways = list(&inventory, &here, &tables::INTERNET_GATEWAYS).await;
     let reported = home
         .describe_internet_gateways()
         .send()
@@ -136,7 +133,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert_eq!(json_of(gateway, "tags"), json!({"team": "net"}));
 
     // Route tables, with the route through the gateway.
-    let route_tables = list(&inventory, &here, &ec2_route_tables::TABLE).await;
+    let route_tables = list(&inventory, &here, &tables::ROUTE_TABLES).await;
     let reported = home
         .describe_route_tables()
         .send()
@@ -164,7 +161,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert_eq!(json_of(route_table, "tags"), json!({"team": "net"}));
 
     // Network interfaces: tags come from TagSet.
-    let interfaces = list(&inventory, &here, &ec2_network_interfaces::TABLE).await;
+    let interfaces = list(&inventory, &here, &tables::NETWORK_INTERFACES).await;
     let reported = home
         .describe_network_interfaces()
         .send()
@@ -185,11 +182,11 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
 
     // Images the account owns (none of moto's public ones), with both children.
     let children = [
-        &ec2_images::LAUNCH_PERMISSIONS,
-        &ec2_images::LAST_LAUNCHED_TIMES,
+        &tables::IMAGE_LAUNCH_PERMISSIONS,
+        &tables::IMAGE_LAST_LAUNCHED_TIMES,
     ];
     let images = inventory
-        .list(&here, &ec2_images::TABLE, &children)
+        .list(&here, &tables::IMAGES, &children)
         .await
         .map(read_all)
         .expect("list images");
@@ -211,13 +208,13 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         permission.get("image_arn"),
         Some(&Value::Text(arn("image", &seeded.image)))
     );
-    assert_eq!(image.children[1].table, &ec2_images::LAST_LAUNCHED_TIMES);
+    assert_eq!(image.children[1].table, &tables::IMAGE_LAST_LAUNCHED_TIMES);
     assert!(
         image.children[1].rows.is_empty(),
         "moto 5.2.5 fails DescribeImageAttribute lastLaunchedTime: no rows rather than no images"
     );
     let bare = inventory
-        .list(&here, &ec2_images::TABLE, &[])
+        .list(&here, &tables::IMAGES, &[])
         .await
         .map(read_all)
         .expect("list images without children");
@@ -252,19 +249,13 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         .await
         .expect("share image elsewhere");
 
-    let group = fetch_one(
-        &inventory,
-        &here,
-        &ec2_security_groups::TABLE,
-        &seeded.group,
-    )
-    .await;
+    let group = fetch_one(&inventory, &here, &tables::SECURITY_GROUPS, &seeded.group).await;
     assert_eq!(ports(&group), [22, 443]);
     assert_eq!(text(&group, "arn"), arn("security-group", &seeded.group));
     for (table, id) in [
-        (&ec2_subnets::TABLE, &seeded.subnet),
-        (&ec2_vpcs::TABLE, &seeded.vpc),
-        (&ec2_network_interfaces::TABLE, &seeded.interface),
+        (&tables::SUBNETS, &seeded.subnet),
+        (&tables::VPCS, &seeded.vpc),
+        (&tables::NETWORK_INTERFACES, &seeded.interface),
     ] {
         let fetched = fetch_one(&inventory, &here, table, id).await;
         assert_eq!(
@@ -275,8 +266,8 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         );
     }
     for (table, id) in [
-        (&ec2_internet_gateways::TABLE, &seeded.gateway),
-        (&ec2_route_tables::TABLE, &seeded.route_table),
+        (&tables::INTERNET_GATEWAYS, &seeded.gateway),
+        (&tables::ROUTE_TABLES, &seeded.route_table),
     ] {
         let fetched = fetch_one(&inventory, &here, table, id).await;
         assert_eq!(text(&fetched, table.id_column().unwrap_or("")), *id);
@@ -284,8 +275,8 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     let image = inventory
         .fetch(
             &here,
-            &ec2_images::TABLE,
-            &[&ec2_images::LAUNCH_PERMISSIONS],
+            &tables::IMAGES,
+            &[&tables::IMAGE_LAUNCH_PERMISSIONS],
             std::slice::from_ref(&seeded.image),
         )
         .await
@@ -296,13 +287,13 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
 
     // Unknown ids are absent, never an error.
     for (table, unknown) in [
-        (&ec2_security_groups::TABLE, "sg-0123456789abcdef0"),
-        (&ec2_subnets::TABLE, "subnet-0123456789abcdef0"),
-        (&ec2_vpcs::TABLE, "vpc-0123456789abcdef0"),
-        (&ec2_internet_gateways::TABLE, "igw-0123456789abcdef0"),
-        (&ec2_route_tables::TABLE, "rtb-0123456789abcdef0"),
-        (&ec2_network_interfaces::TABLE, "eni-0123456789abcdef0"),
-        (&ec2_images::TABLE, "ami-0123456789abcdef0"),
+        (&tables::SECURITY_GROUPS, "sg-0123456789abcdef0"),
+        (&tables::SUBNETS, "subnet-0123456789abcdef0"),
+        (&tables::VPCS, "vpc-0123456789abcdef0"),
+        (&tables::INTERNET_GATEWAYS, "igw-0123456789abcdef0"),
+        (&tables::ROUTE_TABLES, "rtb-0123456789abcdef0"),
+        (&tables::NETWORK_INTERFACES, "eni-0123456789abcdef0"),
+        (&tables::IMAGES, "ami-0123456789abcdef0"),
     ] {
         let found = inventory
             .fetch(&here, table, &[], &[unknown.to_string()])
@@ -317,7 +308,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     ids.push(seeded.group.clone());
     moto.start_recording().await.expect("record");
     let found = inventory
-        .fetch(&here, &ec2_security_groups::TABLE, &[], &ids)
+        .fetch(&here, &tables::SECURITY_GROUPS, &[], &ids)
         .await
         .map(read_all)
         .expect("fetch many");
@@ -331,7 +322,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert_eq!(describes, 2, "250 ids, 200 per call");
 
     // The other region: its own rows, and nothing of the home region's.
-    let vpcs = list(&inventory, &there, &ec2_vpcs::TABLE).await;
+    let vpcs = list(&inventory, &there, &tables::VPCS).await;
     let reported = away
         .describe_vpcs()
         .send()
@@ -347,12 +338,12 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         format!("arn:aws:ec2:{AWAY}:{DEFAULT_ACCOUNT}:vpc/{away_vpc}")
     );
     assert_eq!(json_of(vpc, "tags"), json!({"side": "away"}));
-    let subnets = list(&inventory, &there, &ec2_subnets::TABLE).await;
+    let subnets = list(&inventory, &there, &tables::SUBNETS).await;
     assert!(subnets.iter().all(|s| text(s, "request_region") == AWAY));
     let missing = inventory
         .fetch(
             &there,
-            &ec2_vpcs::TABLE,
+            &tables::VPCS,
             &[],
             std::slice::from_ref(&seeded.vpc),
         )
@@ -370,7 +361,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     let gone = inventory
         .fetch(
             &here,
-            &ec2_security_groups::TABLE,
+            &tables::SECURITY_GROUPS,
             &[],
             std::slice::from_ref(&seeded.group),
         )
@@ -595,7 +586,7 @@ fn ports(group: &Resource) -> Vec<i64> {
 /// The grantees of an image's launch permission rows (its first child entry).
 fn launch_permissions(image: &Resource) -> Vec<String> {
     let entry = &image.children[0];
-    assert_eq!(entry.table, &ec2_images::LAUNCH_PERMISSIONS);
+    assert_eq!(entry.table, &tables::IMAGE_LAUNCH_PERMISSIONS);
     entry
         .rows
         .iter()

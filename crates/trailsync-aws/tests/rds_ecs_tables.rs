@@ -6,7 +6,7 @@ use aws_sdk_rds::types::Tag as RdsTag;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trailsync_aws::{Account, Accounts, AwsInventory};
-use trailsync_catalog::tables::{ecs_clusters, rds_clusters, rds_instances};
+use trailsync_catalog::tables::{ecs, rds};
 use trailsync_catalog::{Resource, Value};
 use trailsync_core::{Inventory, Location};
 use trailsync_testkit::{DEFAULT_ACCOUNT, Moto, ec2};
@@ -43,7 +43,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     let here = Location::new(DEFAULT_ACCOUNT, REGION);
 
     let instances = inventory
-        .list(&here, &rds_instances::TABLE, &[])
+        .list(&here, &rds::INSTANCES, &[])
         .await
         .map(read_all)
         .expect("list DB instances");
@@ -76,7 +76,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     assert_eq!(text(member, "db_cluster_identifier"), "aurora-pg");
 
     let clusters = inventory
-        .list(&here, &rds_clusters::TABLE, &[&rds_clusters::BACKTRACKS])
+        .list(&here, &rds::CLUSTERS, &[&rds::CLUSTER_BACKTRACKS])
         .await
         .map(read_all)
         .expect("list DB clusters");
@@ -86,7 +86,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     );
     for cluster in &clusters {
         assert_eq!(cluster.children.len(), 1, "one entry per selected child");
-        assert_eq!(cluster.children[0].table, &rds_clusters::BACKTRACKS);
+        assert_eq!(cluster.children[0].table, &rds::CLUSTER_BACKTRACKS);
         assert!(
             cluster.children[0].rows.is_empty(),
             "moto has no backtracks"
@@ -106,7 +106,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     );
     // Without the child selected, no child entry at all.
     let bare = inventory
-        .list(&here, &rds_clusters::TABLE, &[])
+        .list(&here, &rds::CLUSTERS, &[])
         .await
         .map(read_all)
         .expect("list DB clusters without children");
@@ -124,7 +124,7 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     let fetched = inventory
         .fetch(
             &here,
-            &rds_instances::TABLE,
+            &rds::INSTANCES,
             &[],
             &["billing-db".into(), "orders-db".into(), "gone-db".into()],
         )
@@ -154,8 +154,8 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     let fetched = inventory
         .fetch(
             &here,
-            &rds_clusters::TABLE,
-            &[&rds_clusters::BACKTRACKS],
+            &rds::CLUSTERS,
+            &[&rds::CLUSTER_BACKTRACKS],
             &["aurora-pg".into(), "no-such-cluster".into()],
         )
         .await
@@ -170,8 +170,8 @@ async fn rds_instances_and_clusters_list_and_fetch() {
     assert_eq!(fetched[0].children.len(), 1);
 
     for (table, id) in [
-        (&rds_instances::TABLE, "nothing-here"),
-        (&rds_clusters::TABLE, "nothing-here"),
+        (&rds::INSTANCES, "nothing-here"),
+        (&rds::CLUSTERS, "nothing-here"),
     ] {
         let none = inventory
             .fetch(&here, table, &[], &[id.into()])
@@ -213,7 +213,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
     let inventory = inventory(&moto);
     let here = Location::new(DEFAULT_ACCOUNT, REGION);
     let clusters = inventory
-        .list(&here, &ecs_clusters::TABLE, &[&ecs_clusters::TASKS])
+        .list(&here, &ecs::CLUSTERS, &[&ecs::CLUSTER_TASKS])
         .await
         .map(read_all)
         .expect("list ECS clusters");
@@ -234,7 +234,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
     // Running and stopped tasks alike, each under its cluster.
     let tasks_of = |resource: &Resource| -> Vec<String> {
         assert_eq!(resource.children.len(), 1);
-        assert_eq!(resource.children[0].table, &ecs_clusters::TASKS);
+        assert_eq!(resource.children[0].table, &ecs::CLUSTER_TASKS);
         let mut arns: Vec<String> = resource.children[0]
             .rows
             .iter()
@@ -308,8 +308,8 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
     let fetched = inventory
         .fetch(
             &here,
-            &ecs_clusters::TABLE,
-            &[&ecs_clusters::TASKS],
+            &ecs::CLUSTERS,
+            &[&ecs::CLUSTER_TASKS],
             &["alpha".into(), "charlie".into(), "ghost".into()],
         )
         .await
@@ -336,7 +336,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
     );
 
     let none = inventory
-        .fetch(&here, &ecs_clusters::TABLE, &[], &["ghost".into()])
+        .fetch(&here, &ecs::CLUSTERS, &[], &["ghost".into()])
         .await
         .map(read_all)
         .expect("an unknown name is not an error");

@@ -2,12 +2,14 @@
 //!
 //! A [`Table`] names its columns, primary key, parent and the column that CloudTrail events identify
 //! a resource by. Everything else — DDL in the destinations, `trailsync tables`, config globs, row
-//! building — is derived from these declarations, so adding a table is adding one file under
-//! `tables/` and one line in [`TABLES`].
+//! building — is derived from these declarations, so adding a table is declaring it in its
+//! service's module under `tables/` and listing it in that module's `ALL`.
 //!
 //! Rows are built from a JSON object (the AWS API type rendered with PascalCase keys, as CloudQuery's
 //! Go SDK renders it) by [`Row::from_json`]; identifiers are deterministic UUIDv5s ([`cq_id`]) so that
 //! re-syncs do not churn `_cq_id` and children keep pointing at their parent.
+
+use std::sync::LazyLock;
 
 mod resource;
 mod row;
@@ -20,40 +22,18 @@ pub use table::{
     CQ_COLUMNS, Column, ColumnType, GLOBAL_REGION, IdForm, ResourceId, Scope, Service, Table, col,
 };
 
-/// Every table trailsync can sync, parents before their children.
-pub static TABLES: &[&Table] = &[
-    &tables::ec2_instances::TABLE,
-    &tables::ec2_security_groups::TABLE,
-    &tables::ec2_subnets::TABLE,
-    &tables::ec2_vpcs::TABLE,
-    &tables::ec2_internet_gateways::TABLE,
-    &tables::ec2_route_tables::TABLE,
-    &tables::ec2_network_interfaces::TABLE,
-    &tables::ec2_images::TABLE,
-    &tables::ec2_images::LAUNCH_PERMISSIONS,
-    &tables::ec2_images::LAST_LAUNCHED_TIMES,
-    &tables::iam_roles::TABLE,
-    &tables::iam_roles::POLICIES,
-    &tables::iam_roles::ATTACHED_POLICIES,
-    &tables::iam_roles::LAST_ACCESSED_DETAILS,
-    &tables::iam_users::TABLE,
-    &tables::iam_users::ACCESS_KEYS,
-    &tables::iam_users::GROUPS,
-    &tables::iam_users::POLICIES,
-    &tables::iam_users::ATTACHED_POLICIES,
-    &tables::iam_users::LAST_ACCESSED_DETAILS,
-    &tables::iam_users::SIGNING_CERTIFICATES,
-    &tables::iam_users::SSH_PUBLIC_KEYS,
-    &tables::iam_groups::TABLE,
-    &tables::iam_groups::POLICIES,
-    &tables::iam_groups::ATTACHED_POLICIES,
-    &tables::iam_groups::LAST_ACCESSED_DETAILS,
-    &tables::rds_instances::TABLE,
-    &tables::rds_clusters::TABLE,
-    &tables::rds_clusters::BACKTRACKS,
-    &tables::ecs_clusters::TABLE,
-    &tables::ecs_clusters::TASKS,
-];
+/// Every table trailsync can sync, service by service, parents before their children. A table
+/// is added by declaring it in its service's module under `tables/` and listing it in that
+/// module's `ALL`; a service, by adding its module and one line here.
+pub static TABLES: LazyLock<Vec<&'static Table>> = LazyLock::new(|| {
+    [
+        tables::ec2::ALL,
+        tables::iam::ALL,
+        tables::rds::ALL,
+        tables::ecs::ALL,
+    ]
+    .concat()
+});
 
 /// Looks a table up by its CloudQuery name.
 pub fn table(name: &str) -> Option<&'static Table> {

@@ -2,6 +2,10 @@ use serde_json::json;
 
 use super::*;
 
+/// Tables declared beyond the shared reference (a fixed subset of CloudQuery's tables), with
+/// where their columns come from: CloudQuery's own table docs, checked by hand.
+const BEYOND_REFERENCE: &[(&str, &str)] = &[];
+
 /// The reference lists CloudQuery's columns; our declarations must match them name for name.
 #[test]
 fn every_table_matches_the_cloudquery_reference() {
@@ -12,11 +16,15 @@ fn every_table_matches_the_cloudquery_reference() {
     let text = std::fs::read_to_string(path).expect("the shared reference is beside the project");
     let reference: serde_json::Value = serde_json::from_str(&text).expect("reference is JSON");
     let reference = reference["tables"].as_array().expect("tables array");
-    for table in TABLES {
-        let expected = reference
-            .iter()
-            .find(|t| t["name"] == table.name)
-            .unwrap_or_else(|| panic!("{} is not in the reference", table.name));
+    for table in TABLES.iter() {
+        let Some(expected) = reference.iter().find(|t| t["name"] == table.name) else {
+            assert!(
+                BEYOND_REFERENCE.iter().any(|(name, _)| *name == table.name),
+                "{} is neither in the reference nor in BEYOND_REFERENCE",
+                table.name
+            );
+            continue;
+        };
         let expected_columns: Vec<(&str, &str)> = expected["columns"]
             .as_array()
             .expect("columns")

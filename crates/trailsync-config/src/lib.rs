@@ -108,7 +108,7 @@ impl<'e> Loader<'e> {
     }
 
     fn checker(&self) -> validate::Checker<'_> {
-        validate::Checker::new(&*self.env, trailsync_catalog::TABLES)
+        validate::Checker::new(&*self.env, &trailsync_catalog::TABLES)
     }
 }
 

@@ -58,7 +58,7 @@ impl SourceConfig {
     /// [`select_tables`]: crate::select_tables
     pub fn selected_tables(&self) -> Vec<&'static Table> {
         crate::select_tables(
-            trailsync_catalog::TABLES,
+            &trailsync_catalog::TABLES,
             &self.tables,
             &self.skip_tables,
             self.skip_dependent_tables,

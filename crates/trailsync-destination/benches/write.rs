@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value as Json, json};
-use trailsync_catalog::{Resource, Row, tables::ec2_instances};
+use trailsync_catalog::{Resource, Row, tables::ec2};
 use trailsync_core::{
     Checkpoint, Destination, DestinationError, DestinationKind as Kind, Position, SequenceNumber,
     WriteBatch, WriteMode,
@@ -36,7 +36,7 @@ const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:111122223333:stream/cloudtra
 #[tokio::main]
 async fn main() {
     let resources: Vec<Resource> = (0..RESOURCES).map(instance).collect();
-    let columns = ec2_instances::TABLE.columns.len();
+    let columns = ec2::INSTANCES.columns.len();
     let json_bytes: usize = resources
         .iter()
         .flat_map(|r| &r.row.values)
@@ -122,7 +122,7 @@ async fn run(
     destination: &dyn Destination,
     resources: &[Resource],
 ) -> Result<Figures, DestinationError> {
-    destination.migrate(&[&ec2_instances::TABLE]).await?;
+    destination.migrate(&[&ec2::INSTANCES]).await?;
     let first = Utc
         .with_ymd_and_hms(2026, 11, 24, 10, 0, 0)
         .single()
@@ -347,6 +347,6 @@ fn instance(n: usize) -> Resource {
         Json::Object(map) => map,
         _ => unreachable!("json! of an object literal"),
     };
-    let row = Row::from_json(&ec2_instances::TABLE, &object, None).expect("the arn is set");
+    let row = Row::from_json(&ec2::INSTANCES, &object, None).expect("the arn is set");
     Resource::new(row)
 }

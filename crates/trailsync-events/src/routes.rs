@@ -15,11 +15,7 @@
 
 use std::sync::LazyLock;
 
-use trailsync_catalog::tables::{
-    ec2_images, ec2_instances, ec2_internet_gateways, ec2_network_interfaces, ec2_route_tables,
-    ec2_security_groups, ec2_subnets, ec2_vpcs, ecs_clusters, iam_groups, iam_roles, iam_users,
-    rds_clusters, rds_instances,
-};
+use trailsync_catalog::tables::{ec2, ecs, iam, rds};
 use trailsync_catalog::{ResourceId, TABLES, Table};
 
 use crate::route::Action;
@@ -129,20 +125,20 @@ const IAM: &str = "iam.amazonaws.com";
 const RDS: &str = "rds.amazonaws.com";
 const ECS: &str = "ecs.amazonaws.com";
 
-const INSTANCES: &Table = &ec2_instances::TABLE;
-const SECURITY_GROUPS: &Table = &ec2_security_groups::TABLE;
-const SUBNETS: &Table = &ec2_subnets::TABLE;
-const VPCS: &Table = &ec2_vpcs::TABLE;
-const INTERNET_GATEWAYS: &Table = &ec2_internet_gateways::TABLE;
-const ROUTE_TABLES: &Table = &ec2_route_tables::TABLE;
-const NETWORK_INTERFACES: &Table = &ec2_network_interfaces::TABLE;
-const IMAGES: &Table = &ec2_images::TABLE;
-const IAM_ROLES: &Table = &iam_roles::TABLE;
-const IAM_USERS: &Table = &iam_users::TABLE;
-const IAM_GROUPS: &Table = &iam_groups::TABLE;
-const RDS_INSTANCES: &Table = &rds_instances::TABLE;
-const RDS_CLUSTERS: &Table = &rds_clusters::TABLE;
-const ECS_CLUSTERS: &Table = &ecs_clusters::TABLE;
+const INSTANCES: &Table = &ec2::INSTANCES;
+const SECURITY_GROUPS: &Table = &ec2::SECURITY_GROUPS;
+const SUBNETS: &Table = &ec2::SUBNETS;
+const VPCS: &Table = &ec2::VPCS;
+const INTERNET_GATEWAYS: &Table = &ec2::INTERNET_GATEWAYS;
+const ROUTE_TABLES: &Table = &ec2::ROUTE_TABLES;
+const NETWORK_INTERFACES: &Table = &ec2::NETWORK_INTERFACES;
+const IMAGES: &Table = &ec2::IMAGES;
+const IAM_ROLES: &Table = &iam::ROLES;
+const IAM_USERS: &Table = &iam::USERS;
+const IAM_GROUPS: &Table = &iam::GROUPS;
+const RDS_INSTANCES: &Table = &rds::INSTANCES;
+const RDS_CLUSTERS: &Table = &rds::CLUSTERS;
+const ECS_CLUSTERS: &Table = &ecs::CLUSTERS;
 
 const fn upsert(
     source: &'static str,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use trailsync_catalog::tables::ec2_instances;
+use trailsync_catalog::tables::ec2;
 use trailsync_events::{events_markdown, routes, routes_for_table};
 
 fn events_md() -> PathBuf {
@@ -36,5 +36,5 @@ fn every_route_is_documented() {
         assert!(rendered.contains(&row), "missing {row}");
         assert!(rendered.contains(&format!("## `{}`", route.table.name)));
     }
-    assert!(routes_for_table(&ec2_instances::TABLE).any(|r| r.name == "RunInstances"));
+    assert!(routes_for_table(&ec2::INSTANCES).any(|r| r.name == "RunInstances"));
 }

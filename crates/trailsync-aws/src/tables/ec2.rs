@@ -15,10 +15,7 @@ use aws_sdk_ec2::types::{
     Filter, Instance, InternetGateway, NetworkInterface, RouteTable, SecurityGroup, Subnet, Vpc,
 };
 use serde_json::Value as Json;
-use trailsync_catalog::tables::{
-    ec2_instances, ec2_internet_gateways, ec2_network_interfaces, ec2_route_tables,
-    ec2_security_groups, ec2_subnets, ec2_vpcs,
-};
+use trailsync_catalog::tables::ec2;
 use trailsync_catalog::{Resource, Row, Table};
 use trailsync_core::{FetchError, Fetched, Location};
 
@@ -143,11 +140,12 @@ fn arn(location: &Location, resource: &str, id: &str) -> String {
 }
 
 /// Declares EC2 tables read through one paginated Describe* call: per table, the reader's name,
-/// the SDK item type, the catalog table, the call (a closure from the client to the request
-/// builder, and the operation's name), the id accessor and filter, and the ARN resource type.
+/// the SDK item type, the catalog table, the call (a closure from the client and the filters to
+/// the request builder, and the operation's name), the id accessor and filter, and the ARN
+/// resource type.
 /// Optional: `tags` when the item keeps its tags under another field, `max_results` when the
 /// call caps pages lower than 1000, `items` when the pages hold something that contains the
-/// items (reservations of instances).
+/// items (reservations of instances). Every table declared is registered in [`READERS`].
 /// The value given to a macro, else the default.
 macro_rules! given_or {
     ($default:expr) => {
@@ -190,55 +188,57 @@ macro_rules! ec2_tables {
                 client: &Client,
                 filters: Option<Vec<Filter>>,
             ) -> Result<Vec<$item>, FetchError> {
-                let request = ($describe)(client)
-                    .set_filters(filters)
-                    .max_results(given_or!(1000 $(, $max)?));
+                let request = ($describe)(client, filters).max_results(given_or!(1000 $(, $max)?));
                 let pages = all($operation, request.into_paginator().items().send()).await?;
                 let items = given_or!(|item: $item| vec![item] $(, $items)?);
                 Ok(pages.into_iter().flat_map(items).collect())
             }
         }
-    )*};
+    )*
+
+        /// The readers declared here, each reachable through [`super::reader`].
+        pub(super) static READERS: &[&dyn TableReader] = &[$(&$reader),*];
+    };
 }
 
 ec2_tables! {
     /// Instances; DescribeInstances answers in reservations, which are flattened.
-    Ec2Instances: Instance = ec2_instances::TABLE => {
-        describe: |c: &Client| c.describe_instances(), "DescribeInstances",
+    Ec2Instances: Instance = ec2::INSTANCES => {
+        describe: |c: &Client, f| c.describe_instances().set_filters(f), "DescribeInstances",
         id: instance_id by "instance-id",
         arn: "instance",
         items: |reservation: aws_sdk_ec2::types::Reservation| {
             reservation.instances.unwrap_or_default()
         },
     }
-    Ec2SecurityGroups: SecurityGroup = ec2_security_groups::TABLE => {
-        describe: |c: &Client| c.describe_security_groups(), "DescribeSecurityGroups",
+    Ec2SecurityGroups: SecurityGroup = ec2::SECURITY_GROUPS => {
+        describe: |c: &Client, f| c.describe_security_groups().set_filters(f), "DescribeSecurityGroups",
         id: group_id by "group-id",
         arn: "security-group",
     }
-    Ec2Subnets: Subnet = ec2_subnets::TABLE => {
-        describe: |c: &Client| c.describe_subnets(), "DescribeSubnets",
+    Ec2Subnets: Subnet = ec2::SUBNETS => {
+        describe: |c: &Client, f| c.describe_subnets().set_filters(f), "DescribeSubnets",
         id: subnet_id by "subnet-id",
         arn: "subnet",
     }
-    Ec2Vpcs: Vpc = ec2_vpcs::TABLE => {
-        describe: |c: &Client| c.describe_vpcs(), "DescribeVpcs",
+    Ec2Vpcs: Vpc = ec2::VPCS => {
+        describe: |c: &Client, f| c.describe_vpcs().set_filters(f), "DescribeVpcs",
         id: vpc_id by "vpc-id",
         arn: "vpc",
     }
-    Ec2InternetGateways: InternetGateway = ec2_internet_gateways::TABLE => {
-        describe: |c: &Client| c.describe_internet_gateways(), "DescribeInternetGateways",
+    Ec2InternetGateways: InternetGateway = ec2::INTERNET_GATEWAYS => {
+        describe: |c: &Client, f| c.describe_internet_gateways().set_filters(f), "DescribeInternetGateways",
         id: internet_gateway_id by "internet-gateway-id",
         arn: "internet-gateway",
     }
-    Ec2RouteTables: RouteTable = ec2_route_tables::TABLE => {
-        describe: |c: &Client| c.describe_route_tables(), "DescribeRouteTables",
+    Ec2RouteTables: RouteTable = ec2::ROUTE_TABLES => {
+        describe: |c: &Client, f| c.describe_route_tables().set_filters(f), "DescribeRouteTables",
         id: route_table_id by "route-table-id",
         arn: "route-table",
         max_results: 100,
     }
-    Ec2NetworkInterfaces: NetworkInterface = ec2_network_interfaces::TABLE => {
-        describe: |c: &Client| c.describe_network_interfaces(), "DescribeNetworkInterfaces",
+    Ec2NetworkInterfaces: NetworkInterface = ec2::NETWORK_INTERFACES => {
+        describe: |c: &Client, f| c.describe_network_interfaces().set_filters(f), "DescribeNetworkInterfaces",
         id: network_interface_id by "network-interface-id",
         arn: "network-interface",
         tags: "TagSet",

@@ -13,7 +13,10 @@ use aws_sdk_ec2::types::{Filter, Image, ImageAttributeName};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value as Json};
-use trailsync_catalog::tables::ec2_images::{LAST_LAUNCHED_TIMES, LAUNCH_PERMISSIONS};
+use trailsync_catalog::tables::ec2::{
+    IMAGE_LAST_LAUNCHED_TIMES as LAST_LAUNCHED_TIMES,
+    IMAGE_LAUNCH_PERMISSIONS as LAUNCH_PERMISSIONS,
+};
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
 use trailsync_core::{FetchError, Fetched};
 
@@ -33,7 +36,7 @@ pub(super) struct Ec2Images;
 #[async_trait]
 impl Ec2Table for Ec2Images {
     type Item = Image;
-    const TABLE: &'static Table = &trailsync_catalog::tables::ec2_images::TABLE;
+    const TABLE: &'static Table = &trailsync_catalog::tables::ec2::IMAGES;
     const ID_FILTER: &'static str = "image-id";
     const ARN_RESOURCE: &'static str = "image";
 

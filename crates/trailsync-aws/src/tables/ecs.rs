@@ -18,7 +18,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{Cluster, ClusterField, DesiredStatus, Task, TaskField};
 use futures::{StreamExt, stream};
 use serde_json::Value as Json;
-use trailsync_catalog::tables::ecs_clusters;
+use trailsync_catalog::tables::ecs;
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
 use trailsync_core::{FetchError, Fetched};
 
@@ -58,7 +58,7 @@ pub(super) struct EcsClusters;
 #[async_trait]
 impl TableReader for EcsClusters {
     fn table(&self) -> &'static Table {
-        &ecs_clusters::TABLE
+        &ecs::CLUSTERS
     }
 
     async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
@@ -100,7 +100,7 @@ async fn describe_clusters(
         }
         clusters.extend(answer.clusters.unwrap_or_default());
     }
-    if !cx.children.contains(&&ecs_clusters::TASKS) {
+    if !cx.children.contains(&&ecs::CLUSTER_TASKS) {
         return clusters
             .iter()
             .map(|cluster| cluster_row(cx, cluster).map(Resource::new))
@@ -136,7 +136,7 @@ async fn cluster_with_tasks(
     Ok(Resource {
         row,
         children: vec![ChildRows {
-            table: &ecs_clusters::TASKS,
+            table: &ecs::CLUSTER_TASKS,
             rows,
         }],
     })
@@ -149,7 +149,7 @@ fn cluster_row(cx: &Context<'_>, cluster: &Cluster) -> Result<Row, FetchError> {
     let mut object = render_object(cluster);
     let tags = tags_object(object.get("Tags"));
     object.insert("tags".into(), tags);
-    regional_row(&ecs_clusters::TABLE, cx, object, arn.to_string())
+    regional_row(&ecs::CLUSTERS, cx, object, arn.to_string())
 }
 
 /// Every running or recently stopped task of one cluster.
@@ -194,7 +194,7 @@ async fn tasks(
                 "task_protection".into(),
                 protection.get(arn).cloned().unwrap_or(Json::Null),
             );
-            rows.push(child_row(&ecs_clusters::TASKS, cx, object, parent)?);
+            rows.push(child_row(&ecs::CLUSTER_TASKS, cx, object, parent)?);
         }
     }
     Ok(rows)

@@ -22,7 +22,7 @@ use aws_smithy_async::future::pagination_stream::PaginationStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value as Json, json};
-use trailsync_catalog::tables::{iam_groups, iam_roles, iam_users};
+use trailsync_catalog::tables::iam;
 use trailsync_catalog::{ChildRows, Resource, Row, Table, Value};
 use trailsync_core::{FetchError, FetchErrorKind, Fetched};
 
@@ -182,7 +182,7 @@ macro_rules! policy_calls {
 pub(super) struct Role;
 
 impl Entity for Role {
-    const TABLE: &'static Table = &iam_roles::TABLE;
+    const TABLE: &'static Table = &iam::ROLES;
     const PREFIX: &'static str = "role";
 
     async fn list(client: &Client) -> Result<Vec<Listed>, FetchError> {
@@ -225,7 +225,7 @@ impl Entity for Role {
 pub(super) struct User;
 
 impl Entity for User {
-    const TABLE: &'static Table = &iam_users::TABLE;
+    const TABLE: &'static Table = &iam::USERS;
     const PREFIX: &'static str = "user";
 
     async fn list(client: &Client) -> Result<Vec<Listed>, FetchError> {
@@ -265,7 +265,7 @@ impl Entity for User {
 pub(super) struct Group;
 
 impl Entity for Group {
-    const TABLE: &'static Table = &iam_groups::TABLE;
+    const TABLE: &'static Table = &iam::GROUPS;
     const PREFIX: &'static str = "group";
 
     async fn list(client: &Client) -> Result<Vec<Listed>, FetchError> {
@@ -348,19 +348,19 @@ enum List {
 
 /// Every IAM child table and how its rows are listed.
 static CHILD_LISTS: &[(&Table, List)] = &[
-    (&iam_roles::POLICIES, List::InlinePolicies),
-    (&iam_roles::ATTACHED_POLICIES, List::AttachedPolicies),
-    (&iam_roles::LAST_ACCESSED_DETAILS, List::LastAccessed),
-    (&iam_users::ACCESS_KEYS, List::AccessKeys),
-    (&iam_users::GROUPS, List::GroupsForUser),
-    (&iam_users::POLICIES, List::InlinePolicies),
-    (&iam_users::ATTACHED_POLICIES, List::AttachedPolicies),
-    (&iam_users::LAST_ACCESSED_DETAILS, List::LastAccessed),
-    (&iam_users::SIGNING_CERTIFICATES, List::SigningCertificates),
-    (&iam_users::SSH_PUBLIC_KEYS, List::SshPublicKeys),
-    (&iam_groups::POLICIES, List::InlinePolicies),
-    (&iam_groups::ATTACHED_POLICIES, List::AttachedPolicies),
-    (&iam_groups::LAST_ACCESSED_DETAILS, List::LastAccessed),
+    (&iam::ROLE_POLICIES, List::InlinePolicies),
+    (&iam::ROLE_ATTACHED_POLICIES, List::AttachedPolicies),
+    (&iam::ROLE_LAST_ACCESSED_DETAILS, List::LastAccessed),
+    (&iam::USER_ACCESS_KEYS, List::AccessKeys),
+    (&iam::USER_GROUPS, List::GroupsForUser),
+    (&iam::USER_POLICIES, List::InlinePolicies),
+    (&iam::USER_ATTACHED_POLICIES, List::AttachedPolicies),
+    (&iam::USER_LAST_ACCESSED_DETAILS, List::LastAccessed),
+    (&iam::SIGNING_CERTIFICATES, List::SigningCertificates),
+    (&iam::SSH_PUBLIC_KEYS, List::SshPublicKeys),
+    (&iam::GROUP_POLICIES, List::InlinePolicies),
+    (&iam::GROUP_ATTACHED_POLICIES, List::AttachedPolicies),
+    (&iam::GROUP_LAST_ACCESSED_DETAILS, List::LastAccessed),
 ];
 
 /// One list or fetch call: the IAM client and what the engine asked for.

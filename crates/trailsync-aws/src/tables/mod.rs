@@ -35,15 +35,9 @@ pub trait TableReader: Send + Sync {
     async fn fetch(&self, cx: &Context<'_>, ids: &[String]) -> Result<Fetched, FetchError>;
 }
 
-/// Every table reader of this build.
-static READERS: &[&dyn TableReader] = &[
-    &ec2::Ec2Instances,
-    &ec2::Ec2SecurityGroups,
-    &ec2::Ec2Subnets,
-    &ec2::Ec2Vpcs,
-    &ec2::Ec2InternetGateways,
-    &ec2::Ec2RouteTables,
-    &ec2::Ec2NetworkInterfaces,
+/// The readers with a shape of their own; the EC2 tables read through one Describe* call
+/// register themselves in [`ec2::READERS`].
+static OTHER_READERS: &[&dyn TableReader] = &[
     &ec2_images::Ec2Images,
     &iam::ROLES,
     &iam::USERS,
@@ -53,14 +47,19 @@ static READERS: &[&dyn TableReader] = &[
     &ecs::EcsClusters,
 ];
 
+/// Every table reader of this build.
+fn readers() -> impl Iterator<Item = &'static dyn TableReader> {
+    ec2::READERS.iter().chain(OTHER_READERS).copied()
+}
+
 /// The reader of a top-level table, if this build has one.
 pub fn reader(table: &Table) -> Option<&'static dyn TableReader> {
-    READERS.iter().copied().find(|r| r.table() == table)
+    readers().find(|r| r.table() == table)
 }
 
 /// Names of the tables this build can read.
 pub fn supported() -> impl Iterator<Item = &'static str> {
-    READERS.iter().map(|r| r.table().name)
+    readers().map(|r| r.table().name)
 }
 
 /// Adds the columns every regional table computes, then builds the row.

@@ -10,7 +10,7 @@ use std::future::Future;
 use async_trait::async_trait;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use serde_json::{Map, Value as Json};
-use trailsync_catalog::tables::{rds_clusters, rds_instances};
+use trailsync_catalog::tables::rds;
 use trailsync_catalog::{ChildRows, Resource, Row, Table};
 use trailsync_core::{FetchError, Fetched};
 
@@ -40,7 +40,7 @@ pub(super) struct RdsClusters;
 #[async_trait]
 impl TableReader for RdsInstances {
     fn table(&self) -> &'static Table {
-        &rds_instances::TABLE
+        &rds::INSTANCES
     }
 
     async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
@@ -57,7 +57,7 @@ impl TableReader for RdsInstances {
 #[async_trait]
 impl TableReader for RdsClusters {
     fn table(&self) -> &'static Table {
-        &rds_clusters::TABLE
+        &rds::CLUSTERS
     }
 
     async fn list(&self, cx: &Context<'_>) -> Result<Fetched, FetchError> {
@@ -120,12 +120,7 @@ fn instance_row(cx: &Context<'_>, instance: &DbInstance) -> Result<Row, FetchErr
         .filter_map(|f| Some((f.name()?.to_string(), f.value().into())))
         .collect();
     object.insert("processor_features".into(), Json::Object(features));
-    rds_row(
-        &rds_instances::TABLE,
-        cx,
-        object,
-        instance.db_instance_arn(),
-    )
+    rds_row(&rds::INSTANCES, cx, object, instance.db_instance_arn())
 }
 
 async fn describe_clusters(
@@ -142,11 +137,11 @@ async fn describe_clusters(
         request.into_paginator().items().send(),
     )
     .await?;
-    let with_backtracks = cx.children.contains(&&rds_clusters::BACKTRACKS);
+    let with_backtracks = cx.children.contains(&&rds::CLUSTER_BACKTRACKS);
     let mut resources = Vec::with_capacity(clusters.len());
     for cluster in &clusters {
         let row = rds_row(
-            &rds_clusters::TABLE,
+            &rds::CLUSTERS,
             cx,
             render_object(cluster),
             cluster.db_cluster_arn(),
@@ -155,7 +150,7 @@ async fn describe_clusters(
         if with_backtracks {
             let rows = backtracks(&client, cx, cluster, &resource.row).await?;
             resource.children.push(ChildRows {
-                table: &rds_clusters::BACKTRACKS,
+                table: &rds::CLUSTER_BACKTRACKS,
                 rows,
             });
         }
@@ -199,7 +194,7 @@ async fn backtracks(
         for backtrack in page.db_cluster_backtracks() {
             let mut object = render_object(backtrack);
             object.insert("db_cluster_arn".into(), arn.into());
-            rows.push(child_row(&rds_clusters::BACKTRACKS, cx, object, parent)?);
+            rows.push(child_row(&rds::CLUSTER_BACKTRACKS, cx, object, parent)?);
         }
     }
     Ok(rows)

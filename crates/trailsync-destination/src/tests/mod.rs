@@ -71,7 +71,7 @@ fn column_names(table: &Table) -> Vec<String> {
 
 both!(migrate_creates_tables_and_is_idempotent);
 async fn migrate_creates_tables_and_is_idempotent(db: &dyn TestDb) {
-    let ec2 = &trailsync_catalog::tables::ec2_instances::TABLE;
+    let ec2 = &trailsync_catalog::tables::ec2::INSTANCES;
     db.dest()
         .migrate(&[&GRANDCHILDREN, &CHILDREN, &PARENTS, ec2])
         .await
@@ -672,7 +672,7 @@ async fn every_type_round_trips(db: &dyn TestDb) {
 
 both!(a_five_thousand_row_batch_is_chunked);
 async fn a_five_thousand_row_batch_is_chunked(db: &dyn TestDb) {
-    let ec2 = &trailsync_catalog::tables::ec2_instances::TABLE;
+    let ec2 = &trailsync_catalog::tables::ec2::INSTANCES;
     db.dest()
         .migrate(&[ec2, &PARENTS, &CHILDREN, &GRANDCHILDREN])
         .await

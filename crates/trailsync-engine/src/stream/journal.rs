@@ -34,25 +34,22 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trailsync_catalog::tables::{ec2_instances, iam_roles};
+    use trailsync_catalog::tables::{ec2, iam};
 
     #[test]
     fn only_tables_being_listed_are_journaled() {
         let mut journal = Journal::default();
         let here = Location::new("111122223333", "us-east-1");
-        journal.touch(&ec2_instances::TABLE, &here, "i-before");
-        journal.open(&ec2_instances::TABLE);
-        journal.touch(&ec2_instances::TABLE, &here, "i-during");
-        journal.touch(&iam_roles::TABLE, &here, "admin");
-        let touched = journal.close(&ec2_instances::TABLE);
+        journal.touch(&ec2::INSTANCES, &here, "i-before");
+        journal.open(&ec2::INSTANCES);
+        journal.touch(&ec2::INSTANCES, &here, "i-during");
+        journal.touch(&iam::ROLES, &here, "admin");
+        let touched = journal.close(&ec2::INSTANCES);
         assert_eq!(
             touched,
             HashSet::from([(here.clone(), "i-during".to_string())])
         );
-        assert!(journal.close(&iam_roles::TABLE).is_empty());
-        assert!(
-            journal.close(&ec2_instances::TABLE).is_empty(),
-            "closed once"
-        );
+        assert!(journal.close(&iam::ROLES).is_empty());
+        assert!(journal.close(&ec2::INSTANCES).is_empty(), "closed once");
     }
 }

@@ -243,7 +243,7 @@ mod tests {
 
     use serde_json::json;
     use trailsync_catalog::Row;
-    use trailsync_catalog::tables::ec2_instances;
+    use trailsync_catalog::tables::ec2;
     use trailsync_core::{EventCause, FetchErrorKind, SequenceNumber};
 
     use super::*;
@@ -261,12 +261,8 @@ mod tests {
             "account_id": ACCOUNT, "region": REGION, "instance_id": id,
             "arn": format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{id}"),
         });
-        let row = Row::from_json(
-            &ec2_instances::TABLE,
-            object.as_object().expect("object"),
-            None,
-        )
-        .expect("row");
+        let row = Row::from_json(&ec2::INSTANCES, object.as_object().expect("object"), None)
+            .expect("row");
         Resource::new(row)
     }
 
@@ -303,7 +299,7 @@ mod tests {
             );
         }
         Job {
-            table: &ec2_instances::TABLE,
+            table: &ec2::INSTANCES,
             location: here(),
             group,
             started: Instant::now(),
@@ -475,7 +471,7 @@ mod tests {
         let mut claims = Claims::new();
         let listing = |failed: Vec<(String, FetchError)>, claim: Claim| Answer {
             job: Job {
-                table: &ec2_instances::TABLE,
+                table: &ec2::INSTANCES,
                 location: here(),
                 group: Group {
                     ids: Default::default(),

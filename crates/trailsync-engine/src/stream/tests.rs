@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use trailsync_catalog::tables::ec2_instances;
+use trailsync_catalog::tables::ec2;
 use trailsync_catalog::{Resource, Row, Table, Value};
 use trailsync_core::{
     Checkpoint, Destination, DestinationError, ErrorKind, FetchError, FetchErrorKind, Fetched,
@@ -64,12 +64,8 @@ fn instance(id: &str, tag: &str) -> Resource {
         "arn": format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{id}"),
         "tags": {"v": tag},
     });
-    let row = Row::from_json(
-        &ec2_instances::TABLE,
-        object.as_object().expect("object"),
-        None,
-    )
-    .expect("row");
+    let row =
+        Row::from_json(&ec2::INSTANCES, object.as_object().expect("object"), None).expect("row");
     Resource::new(row)
 }
 
@@ -340,7 +336,7 @@ impl Harness {
     fn start(&self) -> tokio::task::JoinHandle<Result<(), RunError>> {
         let plan = Arc::new(SyncPlan {
             source_name: SOURCE.into(),
-            tables: vec![&ec2_instances::TABLE],
+            tables: vec![&ec2::INSTANCES],
             locations: vec![Location::new(ACCOUNT, REGION)],
             delete_stale: true,
             concurrency: 4,

@@ -182,7 +182,7 @@ impl Window {
 mod tests {
     use std::sync::Arc;
 
-    use trailsync_catalog::tables::{ec2_instances, iam_roles};
+    use trailsync_catalog::tables::{ec2, iam};
     use trailsync_core::SequenceNumber;
 
     use super::*;
@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn instance(id: &str) -> WorkKey {
-        key(&ec2_instances::TABLE, "us-east-1", Want::Id(id.into()))
+        key(&ec2::INSTANCES, "us-east-1", Want::Id(id.into()))
     }
 
     struct Records {
@@ -295,18 +295,18 @@ mod tests {
         let mut records = Records::new();
         let mut window = Window::new(SPAN);
         for (table, region, want) in [
-            (&ec2_instances::TABLE, "us-east-1", Want::Id("i-1".into())),
-            (&ec2_instances::TABLE, "us-east-1", Want::Id("i-2".into())),
-            (&ec2_instances::TABLE, "eu-west-1", Want::Id("i-3".into())),
-            (&iam_roles::TABLE, "us-east-1", Want::Id("admin".into())),
-            (&iam_roles::TABLE, "us-east-1", Want::All),
+            (&ec2::INSTANCES, "us-east-1", Want::Id("i-1".into())),
+            (&ec2::INSTANCES, "us-east-1", Want::Id("i-2".into())),
+            (&ec2::INSTANCES, "eu-west-1", Want::Id("i-3".into())),
+            (&iam::ROLES, "us-east-1", Want::Id("admin".into())),
+            (&iam::ROLES, "us-east-1", Want::All),
         ] {
             window.add(key(table, region, want), records.claim());
         }
         let groups = window.take_due(Instant::now());
         assert_eq!(groups.len(), 3);
         let roles = &groups[&(
-            &iam_roles::TABLE as &Table,
+            &iam::ROLES as &Table,
             Location::new("111122223333", "us-east-1"),
         )];
         assert_eq!(roles.ids.keys().collect::<Vec<_>>(), ["admin"]);

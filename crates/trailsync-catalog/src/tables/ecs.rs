@@ -1,8 +1,10 @@
+//! ECS tables, declared as data: columns and keys from CloudQuery's AWS plugin.
+
 use crate::ColumnType::*;
 use crate::{IdForm, ResourceId, Scope, Service, Table, col};
 
 /// ECS clusters (`ListClusters` + `DescribeClusters`); events identify them by name.
-pub static TABLE: Table = Table {
+pub static CLUSTERS: Table = Table {
     name: "aws_ecs_clusters",
     service: Service::Ecs,
     scope: Scope::Regional,
@@ -33,11 +35,11 @@ pub static TABLE: Table = Table {
 };
 
 /// A cluster's running and recently stopped tasks (`ListTasks` + `DescribeTasks`).
-pub static TASKS: Table = Table {
+pub static CLUSTER_TASKS: Table = Table {
     name: "aws_ecs_cluster_tasks",
     service: Service::Ecs,
     scope: Scope::Regional,
-    parent: Some(&TABLE),
+    parent: Some(&CLUSTERS),
     primary_key: &["arn"],
     id: None,
     columns: &[
@@ -83,3 +85,6 @@ pub static TASKS: Table = Table {
         col("version", BigInt),
     ],
 };
+
+/// Every table of the service, parents before their children.
+pub static ALL: &[&Table] = &[&CLUSTERS, &CLUSTER_TASKS];
