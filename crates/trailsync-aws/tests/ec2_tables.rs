@@ -26,6 +26,7 @@ struct Seeded {
     route_table: String,
     interface: String,
     image: String,
+    nat_gateway: String,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,6 +181,31 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     assert_eq!(text(interface, "description"), "sidecar");
     assert_eq!(json_of(interface, "tags"), json!({"team": "net"}));
 
+    // NAT gateways: a table declared in one line of `ec2_tables!` (docs/CONTRIBUTING.md).
+    let nat_gateways = list(&inventory, &here, &tables::NAT_GATEWAYS).await;
+    let reported = home
+        .describe_nat_gateways()
+        .send()
+        .await
+        .expect("describe NAT gateways")
+        .nat_gateways()
+        .len();
+    assert_eq!(nat_gateways.len(), reported, "a row per NAT gateway");
+    let nat_gateway = find(&nat_gateways, "nat_gateway_id", &seeded.nat_gateway);
+    assert_location(nat_gateway, HOME);
+    assert_eq!(
+        text(nat_gateway, "arn"),
+        arn("natgateway", &seeded.nat_gateway)
+    );
+    assert_eq!(text(nat_gateway, "subnet_id"), seeded.subnet);
+    assert_eq!(text(nat_gateway, "vpc_id"), seeded.vpc);
+    assert_eq!(json_of(nat_gateway, "tags"), json!({"team": "net"}));
+    assert!(
+        json_of(nat_gateway, "nat_gateway_addresses")[0]["AllocationId"].is_string(),
+        "{}",
+        json_of(nat_gateway, "nat_gateway_addresses")
+    );
+
     // Images the account owns (none of moto's public ones), with both children.
     let children = [
         &tables::IMAGE_LAUNCH_PERMISSIONS,
@@ -268,6 +294,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
     for (table, id) in [
         (&tables::INTERNET_GATEWAYS, &seeded.gateway),
         (&tables::ROUTE_TABLES, &seeded.route_table),
+        (&tables::NAT_GATEWAYS, &seeded.nat_gateway),
     ] {
         let fetched = fetch_one(&inventory, &here, table, id).await;
         assert_eq!(text(&fetched, table.id_column().unwrap_or("")), *id);
@@ -292,6 +319,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
         (&tables::VPCS, "vpc-0123456789abcdef0"),
         (&tables::INTERNET_GATEWAYS, "igw-0123456789abcdef0"),
         (&tables::ROUTE_TABLES, "rtb-0123456789abcdef0"),
+        (&tables::NAT_GATEWAYS, "nat-0123456789abcdef0"),
         (&tables::NETWORK_INTERFACES, "eni-0123456789abcdef0"),
         (&tables::IMAGES, "ami-0123456789abcdef0"),
     ] {
@@ -450,6 +478,26 @@ async fn seed(client: &Client) -> Seeded {
         .network_interface
         .and_then(|n| n.network_interface_id)
         .expect("interface id");
+    let allocation = client
+        .allocate_address()
+        .send()
+        .await
+        .expect("allocate an address")
+        .allocation_id
+        .expect("allocation id");
+    let nat_gateway = client
+        .create_nat_gateway()
+        .subnet_id(&subnet)
+        .allocation_id(allocation)
+        .send()
+        .await
+        .expect("create NAT gateway")
+        .nat_gateway
+        .and_then(|n| n.nat_gateway_id)
+        .expect("NAT gateway id");
+    ec2::create_tags(client, &[&nat_gateway], &[("team", "net")])
+        .await
+        .expect("tag NAT gateway");
     let instance = ec2::run_instances(client, 1, &[])
         .await
         .expect("launch")
@@ -495,6 +543,7 @@ async fn seed(client: &Client) -> Seeded {
         route_table,
         interface,
         image,
+        nat_gateway,
     }
 }
 

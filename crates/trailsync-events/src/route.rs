@@ -302,6 +302,39 @@ mod tests {
     }
 
     #[test]
+    fn nat_gateways_are_created_and_deleted_by_their_wrapped_ids() {
+        let created = event(
+            EC2,
+            "CreateNatGateway",
+            json!({"responseElements": {"CreateNatGatewayResponse": {
+                "natGateway": {"natGatewayId": "nat-0abc", "subnetId": "subnet-1"}}}}),
+        );
+        assert_eq!(
+            routed(&created),
+            [id("aws_ec2_nat_gateways", "nat-0abc", Action::Upsert)]
+        );
+        let deleted = event(
+            EC2,
+            "DeleteNatGateway",
+            json!({"requestParameters": {"DeleteNatGatewayRequest": {"NatGatewayId": "nat-0abc"}}}),
+        );
+        assert_eq!(
+            routed(&deleted),
+            [id("aws_ec2_nat_gateways", "nat-0abc", Action::Delete)]
+        );
+        // Tagged like any EC2 resource, by its `nat-` prefix.
+        let tagged = event(
+            EC2,
+            "CreateTags",
+            json!({"requestParameters": {"resourcesSet": {"items": [{"resourceId": "nat-0abc"}]}}}),
+        );
+        assert_eq!(
+            routed(&tagged),
+            [id("aws_ec2_nat_gateways", "nat-0abc", Action::Upsert)]
+        );
+    }
+
+    #[test]
     fn create_tags_routes_each_resource_by_prefix() {
         let items: Vec<Value> = [
             "i-1", "sg-1", "subnet-1", "vpc-1", "igw-1", "rtb-1", "ami-1", "eni-1", "snap-1",

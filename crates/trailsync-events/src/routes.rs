@@ -133,6 +133,7 @@ const INTERNET_GATEWAYS: &Table = &ec2::INTERNET_GATEWAYS;
 const ROUTE_TABLES: &Table = &ec2::ROUTE_TABLES;
 const NETWORK_INTERFACES: &Table = &ec2::NETWORK_INTERFACES;
 const IMAGES: &Table = &ec2::IMAGES;
+const NAT_GATEWAYS: &Table = &ec2::NAT_GATEWAYS;
 const IAM_ROLES: &Table = &iam::ROLES;
 const IAM_USERS: &Table = &iam::USERS;
 const IAM_GROUPS: &Table = &iam::GROUPS;
@@ -455,6 +456,27 @@ pub static ROUTES: &[Route] = &[
     delete(EC2, "DeregisterImage", IMAGES, IMAGE_ID),
     upsert(EC2, "ModifyImageAttribute", IMAGES, IMAGE_ID),
     upsert(EC2, "ResetImageAttribute", IMAGES, IMAGE_ID),
+    // aws_ec2_nat_gateways (CloudTrail wraps these newer calls' parameters in *Request and
+    // *Response objects).
+    upsert(
+        EC2,
+        "CreateNatGateway",
+        NAT_GATEWAYS,
+        Ids::First(&[
+            "responseElements.CreateNatGatewayResponse.natGateway.natGatewayId",
+            "responseElements.natGateway.natGatewayId",
+        ]),
+    ),
+    delete(
+        EC2,
+        "DeleteNatGateway",
+        NAT_GATEWAYS,
+        Ids::First(&[
+            "requestParameters.DeleteNatGatewayRequest.NatGatewayId",
+            "responseElements.DeleteNatGatewayResponse.natGatewayId",
+            "requestParameters.natGatewayId",
+        ]),
+    ),
     // aws_iam_roles (children: policies, attached policies, last accessed details)
     upsert(
         IAM,

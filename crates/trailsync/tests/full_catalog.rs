@@ -141,6 +141,11 @@ static SPECS: &[Spec] = &[
         seed_network_interfaces,
         count_network_interfaces
     ),
+    top!(
+        "aws_ec2_nat_gateways",
+        seed_nat_gateways,
+        count_nat_gateways
+    ),
     top!("aws_ec2_images", seed_images, count_images),
     child!(
         "aws_ec2_image_launch_permissions",
@@ -566,6 +571,40 @@ async fn count_network_interfaces(w: &World) -> usize {
 }
 
 /// Images of one instance; every other one shared with the second account.
+async fn seed_nat_gateways(w: &World, n: usize) {
+    let vpc = create_vpc(w, "10.203.0.0/16").await;
+    let subnet = create_subnet(w, &vpc, "10.203.0.0/24").await;
+    for _ in 0..n {
+        let allocation = w
+            .ec2
+            .allocate_address()
+            .send()
+            .await
+            .unwrap_or_else(expect("allocate address"))
+            .allocation_id
+            .unwrap_or_else(|| panic!("no allocation id"));
+        w.ec2
+            .create_nat_gateway()
+            .subnet_id(&subnet)
+            .allocation_id(allocation)
+            .send()
+            .await
+            .unwrap_or_else(expect("create NAT gateway"));
+    }
+}
+
+async fn count_nat_gateways(w: &World) -> usize {
+    w.ec2
+        .describe_nat_gateways()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap_or_else(expect("describe NAT gateways"))
+        .len()
+}
+
 async fn seed_images(w: &World, n: usize) {
     let source = ec2::run_instances(&w.ec2, 1, &[("seed", "images")])
         .await

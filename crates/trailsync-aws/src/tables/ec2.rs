@@ -12,7 +12,8 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    Filter, Instance, InternetGateway, NetworkInterface, RouteTable, SecurityGroup, Subnet, Vpc,
+    Filter, Instance, InternetGateway, NatGateway, NetworkInterface, RouteTable, SecurityGroup,
+    Subnet, Vpc,
 };
 use serde_json::Value as Json;
 use trailsync_catalog::tables::ec2;
@@ -242,5 +243,10 @@ ec2_tables! {
         id: network_interface_id by "network-interface-id",
         arn: "network-interface",
         tags: "TagSet",
+    }
+    Ec2NatGateways: NatGateway = ec2::NAT_GATEWAYS => {
+        describe: |c: &Client, f| c.describe_nat_gateways().set_filter(f), "DescribeNatGateways",
+        id: nat_gateway_id by "nat-gateway-id",
+        arn: "natgateway",
     }
 }

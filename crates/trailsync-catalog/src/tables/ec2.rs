@@ -319,6 +319,33 @@ pub static IMAGE_LAST_LAUNCHED_TIMES: Table = Table {
     columns: &[col("image_arn", Text), col("last_launched_time", Timestamp)],
 };
 
+/// NAT gateways, as CloudQuery's `aws_ec2_nat_gateways` (plugin v22 docs: primary key `arn`).
+pub static NAT_GATEWAYS: Table = Table {
+    name: "aws_ec2_nat_gateways",
+    service: Service::Ec2,
+    scope: Scope::Regional,
+    parent: None,
+    primary_key: &["arn"],
+    id: Some(ResourceId::new("nat_gateway_id").tagged("nat-")),
+    columns: &[
+        col("account_id", Text),
+        col("region", Text),
+        col("arn", Text),
+        col("tags", Json),
+        col("connectivity_type", Text),
+        col("create_time", Timestamp),
+        col("delete_time", Timestamp),
+        col("failure_code", Text),
+        col("failure_message", Text),
+        col("nat_gateway_addresses", Json),
+        col("nat_gateway_id", Text),
+        col("provisioned_bandwidth", Json),
+        col("state", Text),
+        col("subnet_id", Text),
+        col("vpc_id", Text),
+    ],
+};
+
 /// Every table of the service, parents before their children.
 pub static ALL: &[&Table] = &[
     &INSTANCES,
@@ -331,4 +358,5 @@ pub static ALL: &[&Table] = &[
     &IMAGES,
     &IMAGE_LAUNCH_PERMISSIONS,
     &IMAGE_LAST_LAUNCHED_TIMES,
+    &NAT_GATEWAYS,
 ];
