@@ -99,6 +99,8 @@ pub struct CallMeter {
 struct Shared {
     limiter: RateLimiter,
     stats: Arc<Stats>,
+    /// CloudQuery's `aws_debug`: log every request with its answer.
+    log_requests: bool,
 }
 
 impl CallMeter {
@@ -108,8 +110,19 @@ impl CallMeter {
             shared: Arc::new(Shared {
                 limiter: RateLimiter::default(),
                 stats,
+                log_requests: false,
             }),
         }
+    }
+
+    /// Logs every request (service, operation, region, attempt, status, time taken, request
+    /// id) when `on`: CloudQuery's `aws_debug`. Headers and bodies are never logged (they carry
+    /// credentials and data).
+    pub fn logging(mut self, on: bool) -> CallMeter {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.log_requests = on;
+        }
+        self
     }
 
     /// The HTTP client every request of the account goes through: `inner` (else the SDK's
@@ -189,7 +202,36 @@ impl HttpConnector for MeteredConnector {
             if let Some(call) = &call {
                 meter.admit(call).await;
             }
-            inner.call(request).await
+            if !meter.shared.log_requests {
+                return inner.call(request).await;
+            }
+            let started = std::time::Instant::now();
+            let answer = inner.call(request).await;
+            let (service, operation, region) = call.as_ref().map_or(("-", "-", "-"), |c| {
+                (c.service.as_str(), c.operation.as_str(), c.region.as_str())
+            });
+            let ms = started.elapsed().as_millis() as u64;
+            match &answer {
+                Ok(response) => {
+                    let request_id = ["x-amzn-requestid", "x-amz-request-id"]
+                        .iter()
+                        .find_map(|h| response.headers().get(*h))
+                        .unwrap_or("-");
+                    tracing::info!(
+                        service,
+                        operation,
+                        region,
+                        status = response.status().as_u16(),
+                        ms,
+                        request_id,
+                        "aws request"
+                    );
+                }
+                Err(error) => {
+                    tracing::info!(service, operation, region, ms, error = %error, "aws request failed");
+                }
+            }
+            answer
         })
     }
 }

@@ -1,25 +1,46 @@
+use std::sync::{PoisonError, RwLock};
+
 use async_trait::async_trait;
 use aws_config::{Region, SdkConfig};
 use trailsync_catalog::Table;
+use trailsync_config::AwsSpec;
 use trailsync_core::{FetchError, Fetched, Inventory, Location};
 
-use crate::Accounts;
 use crate::tables::{self, Context};
+use crate::{Accounts, Connection};
 
 /// The engine's [`Inventory`] over real AWS (or an emulator).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct AwsInventory {
-    accounts: Accounts,
+    accounts: RwLock<Accounts>,
+    /// For an organization: how to find its members again (they join and leave).
+    discovery: Option<(AwsSpec, Connection)>,
 }
 
 impl AwsInventory {
+    /// An inventory over fixed accounts.
     pub fn new(accounts: Accounts) -> AwsInventory {
-        AwsInventory { accounts }
+        AwsInventory {
+            accounts: RwLock::new(accounts),
+            discovery: None,
+        }
+    }
+
+    /// An inventory over `accounts` as `spec` found them; for an organization (`org`), its
+    /// members are looked up again before each reconciliation.
+    pub fn discovered(accounts: Accounts, spec: &AwsSpec, connection: &Connection) -> AwsInventory {
+        AwsInventory {
+            accounts: RwLock::new(accounts),
+            discovery: spec
+                .org
+                .is_some()
+                .then(|| (spec.clone(), connection.clone())),
+        }
     }
 
     fn config(&self, location: &Location) -> Result<SdkConfig, FetchError> {
-        let account = self
-            .accounts
+        let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
+        let account = accounts
             .get(&location.account_id)
             .ok_or_else(|| FetchError::unknown_location(location))?;
         Ok(account
@@ -72,5 +93,30 @@ impl Inventory for AwsInventory {
                 ids,
             )
             .await
+    }
+
+    /// An organization's current members: new ones set up, departed ones dropped. A failed
+    /// lookup keeps the accounts as they were (and says so).
+    async fn refresh_locations(&self) -> Option<Vec<Location>> {
+        let (spec, connection) = self.discovery.as_ref()?;
+        let current = self
+            .accounts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match current.refresh(spec, connection).await {
+            Ok(accounts) => {
+                let locations = accounts.locations();
+                *self
+                    .accounts
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = accounts;
+                Some(locations)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot look the organization's accounts up again; keeping the known ones");
+                None
+            }
+        }
     }
 }

@@ -42,6 +42,7 @@ async fn ec2_tables_list_fetch_and_follow_changes() {
 
     let inventory = AwsInventory::new(Accounts::new(vec![Account {
         id: DEFAULT_ACCOUNT.to_string(),
+        alias: "moto".to_string(),
         config: moto.sdk_config(HOME),
         regions: vec![HOME.to_string(), AWAY.to_string()],
     }]));

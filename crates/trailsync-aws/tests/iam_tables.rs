@@ -42,6 +42,7 @@ impl World {
         let config = moto.sdk_config(REGION);
         let accounts = Accounts::new(vec![Account {
             id: DEFAULT_ACCOUNT.to_string(),
+            alias: "moto".to_string(),
             config: config.clone(),
             regions: vec![REGION.to_string()],
         }]);

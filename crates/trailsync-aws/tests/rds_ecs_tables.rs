@@ -349,6 +349,7 @@ async fn ecs_clusters_with_tasks_list_and_fetch() {
 fn inventory(moto: &Moto) -> AwsInventory {
     AwsInventory::new(Accounts::new(vec![Account {
         id: DEFAULT_ACCOUNT.to_string(),
+        alias: "moto".to_string(),
         config: moto.sdk_config(REGION),
         regions: vec![REGION.to_string()],
     }]))

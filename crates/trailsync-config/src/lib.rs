@@ -40,8 +40,8 @@ use std::path::{Path, PathBuf};
 pub use errors::{Diagnostic, Diagnostics};
 pub use model::{
     AccountConfig, AwsSpec, Config, DEFAULT_COALESCE_WINDOW, DEFAULT_RECONCILE_INTERVAL,
-    DestinationConfig, DurationError, EventBasedSync, Origin, Regions, SourceConfig, StartPosition,
-    StreamArn, StreamArnError, UnknownValue, parse_duration,
+    DestinationConfig, DurationError, EventBasedSync, OrgConfig, Origin, Regions, SourceConfig,
+    StartPosition, StreamArn, StreamArnError, UnknownValue, parse_duration,
 };
 pub use select::select_tables;
 

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use trailsync_catalog::Table;
 use trailsync_core::{DestinationKind, WriteMode};
 
+use crate::errors::Diagnostic;
+
 /// How long events for one resource are gathered before it is re-fetched, when not configured.
 pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -23,6 +25,9 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The `kind: destination` documents, in load order.
     pub destinations: Vec<DestinationConfig>,
+    /// Things that work, but not as a CloudQuery user may expect (a field accepted without
+    /// effect): printed by `validate`, logged by `sync`, never fatal.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Config {
@@ -69,19 +74,26 @@ impl SourceConfig {
 /// The AWS plugin's settings of a source (`spec.spec`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AwsSpec {
-    /// The regions synced in every account.
+    /// The regions synced in every account (unless an account or `org.member_regions` says).
     pub regions: Regions,
-    /// The accounts synced; empty means the ambient credentials' account alone.
+    /// The accounts synced; empty (and no `org`) means the ambient credentials' account alone.
     pub accounts: Vec<AccountConfig>,
-    /// An AWS endpoint to use instead of the real one (an emulator, a VPC endpoint).
+    /// Every member account of an AWS Organization, instead of `accounts`.
+    pub org: Option<OrgConfig>,
+    /// An AWS endpoint to use instead of the real one (an emulator, a VPC endpoint): trailsync's
+    /// `endpoint_url` or CloudQuery's `custom_endpoint_url`.
     pub endpoint_url: Option<String>,
     /// The most AWS calls in flight at once, if limited (positive).
     pub concurrency: Option<usize>,
+    /// How many accounts are set up (credentials, regions) at once (CloudQuery's default 4).
+    pub initialization_concurrency: Option<usize>,
     /// CloudQuery's `max_retries`: attempts per AWS call, the first included.
     pub max_retries: Option<u32>,
     /// CloudQuery's `max_backoff` (seconds): the longest pause between two tries of a call, and
     /// between two fetches of a change that keeps failing.
     pub max_backoff: Option<Duration>,
+    /// Log every AWS request (service, operation, region, status, time, request id).
+    pub aws_debug: bool,
     /// Follow CloudTrail events from a Kinesis stream after (or instead of) the full sync.
     pub event_based_sync: Option<EventBasedSync>,
 }
@@ -101,16 +113,56 @@ pub enum Regions {
 /// How to get credentials for one account: the ambient ones, a named profile, or an assumed role.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountConfig {
-    /// The 12-digit account id; checked against the credentials' identity.
+    /// An alias used in logs, as in CloudQuery (any text); the account number comes from STS.
     pub id: Option<String>,
-    /// A profile of the shared AWS config files (never together with `role_arn`).
+    /// Another alias for logs; CloudQuery falls back to `id`.
+    pub account_name: Option<String>,
+    /// A profile of the shared AWS config files.
     pub local_profile: Option<String>,
-    /// An IAM role to assume with the ambient credentials.
+    /// An IAM role to assume (with the profile's credentials if `local_profile` is set, else the
+    /// ambient ones).
     pub role_arn: Option<String>,
     /// The session name used when assuming `role_arn`.
     pub role_session_name: Option<String>,
     /// The external id the role's trust policy demands.
     pub external_id: Option<String>,
+    /// The region account-level calls (identity, region list) go to (default `us-east-1`).
+    pub default_region: Option<String>,
+    /// This account's regions, instead of the source's.
+    pub regions: Option<Regions>,
+}
+
+impl AccountConfig {
+    /// The name the account goes by in logs: `account_name`, else `id`, else "default".
+    pub fn alias(&self) -> &str {
+        self.account_name
+            .as_deref()
+            .or(self.id.as_deref())
+            .unwrap_or("default")
+    }
+}
+
+/// CloudQuery's `org`: every ACTIVE member account of an AWS Organization (or of some of its
+/// organizational units), each reached by assuming `member_role_name` in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrgConfig {
+    /// Credentials to call AWS Organizations with (default: the ambient ones).
+    pub admin_account: Option<AccountConfig>,
+    /// Credentials to assume the member role with (default: the admin account's).
+    pub member_trusted_principal: Option<AccountConfig>,
+    /// The role assumed in each member: `arn:aws:iam::<member>:role/<member_role_name>`.
+    pub member_role_name: String,
+    pub member_role_session_name: Option<String>,
+    pub member_external_id: Option<String>,
+    /// The members' regions, instead of the source's.
+    pub member_regions: Option<Regions>,
+    /// Only accounts under these OUs (or roots), nested OUs included; empty means the whole
+    /// organization.
+    pub organization_units: Vec<String>,
+    /// OUs whose accounts (nested OUs included) are left out.
+    pub skip_organization_units: Vec<String>,
+    /// Account numbers left out.
+    pub skip_member_accounts: Vec<String>,
 }
 
 /// Reading CloudTrail events from a Kinesis stream (`spec.spec.event_based_sync`).
@@ -334,6 +386,22 @@ fn is_stream_name(s: &str) -> bool {
 }
 
 /// An IAM role ARN, `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+/// CloudQuery's OU pattern: `ou-<root>-<ou>` or a root `r-<id>`, lowercase letters and digits.
+pub(crate) fn is_organization_unit(text: &str) -> bool {
+    let lower = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = text.strip_prefix("ou-") {
+        return rest
+            .split_once('-')
+            .is_some_and(|(root, ou)| lower(root, 4, 32) && lower(ou, 8, 32));
+    }
+    text.strip_prefix("r-")
+        .is_some_and(|root| lower(root, 4, 32))
+}
+
 pub(crate) fn is_role_arn(s: &str) -> bool {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
     let [prefix, partition, service, region, account_id, resource] = parts[..] else {

@@ -34,21 +34,109 @@ const SOURCE_FIELDS: &[&str] = &[
     "destinations",
     "spec",
 ];
+/// Fields of CloudQuery's source spec that trailsync accepts without acting on them, and why.
+const SOURCE_ACCEPTED: &[(&str, &str)] = &[
+    (
+        "backend_options",
+        "trailsync keeps its own state (checkpoints) in the destination",
+    ),
+    (
+        "deterministic_cq_id",
+        "trailsync's _cq_id is always deterministic (a UUIDv5 of the primary key)",
+    ),
+    (
+        "otel_endpoint",
+        "trailsync exports Prometheus metrics (`trailsync sync --metrics-addr`)",
+    ),
+    (
+        "otel_endpoint_insecure",
+        "trailsync exports Prometheus metrics (`trailsync sync --metrics-addr`)",
+    ),
+    ("docker_registry_auth_token", "trailsync runs no plugins"),
+    (
+        "concurrency",
+        "removed from the source spec in CloudQuery CLI v5; use spec.concurrency",
+    ),
+    (
+        "table_concurrency",
+        "removed from the source spec in CloudQuery CLI v5",
+    ),
+    (
+        "resource_concurrency",
+        "removed from the source spec in CloudQuery CLI v5",
+    ),
+    (
+        "scheduler",
+        "removed from the source spec in CloudQuery CLI v5",
+    ),
+    (
+        "backend",
+        "removed from the source spec in CloudQuery CLI v5",
+    ),
+    (
+        "backend_spec",
+        "removed from the source spec in CloudQuery CLI v5",
+    ),
+];
 const AWS_FIELDS: &[&str] = &[
     "regions",
     "accounts",
+    "org",
     "endpoint_url",
+    "custom_endpoint_url",
+    "custom_endpoint_hostname_immutable",
     "concurrency",
+    "initialization_concurrency",
     "max_retries",
     "max_backoff",
+    "aws_debug",
     "event_based_sync",
+];
+/// Fields of CloudQuery's AWS source spec that trailsync accepts without acting on them.
+const AWS_ACCEPTED: &[(&str, &str)] = &[
+    ("use_paid_apis", "trailsync calls no paid API"),
+    ("table_options", "trailsync's tables take no options"),
+    (
+        "scheduler",
+        "trailsync lists tables a few (table, location) pairs at a time (spec.concurrency)",
+    ),
+    (
+        "use_nested_table_rate_limiting",
+        "trailsync paces every AWS call per account, region and service",
+    ),
+    (
+        "enable_api_level_tracing",
+        "use aws_debug to log every AWS request",
+    ),
+    (
+        "custom_endpoint_partition_id",
+        "ARNs take their partition from the region",
+    ),
+    (
+        "custom_endpoint_signing_region",
+        "requests are signed for the region they are made in",
+    ),
 ];
 const ACCOUNT_FIELDS: &[&str] = &[
     "id",
+    "account_name",
     "local_profile",
     "role_arn",
     "role_session_name",
     "external_id",
+    "default_region",
+    "regions",
+];
+const ORG_FIELDS: &[&str] = &[
+    "admin_account",
+    "member_trusted_principal",
+    "member_role_name",
+    "member_role_session_name",
+    "member_external_id",
+    "member_regions",
+    "organization_units",
+    "skip_organization_units",
+    "skip_member_accounts",
 ];
 const EVENT_BASED_SYNC_FIELDS: &[&str] = &[
     "kinesis_stream_arn",
@@ -59,8 +147,60 @@ const EVENT_BASED_SYNC_FIELDS: &[&str] = &[
     "reconcile_interval",
     "account",
 ];
-const DESTINATION_FIELDS: &[&str] = &["name", "path", "registry", "version", "write_mode", "spec"];
+const DESTINATION_FIELDS: &[&str] = &[
+    "name",
+    "path",
+    "registry",
+    "version",
+    "write_mode",
+    "migrate_mode",
+    "pk_mode",
+    "spec",
+];
+/// Fields of CloudQuery's destination spec that trailsync accepts without acting on them.
+const DESTINATION_ACCEPTED: &[(&str, &str)] = &[
+    (
+        "sync_group_id",
+        "trailsync writes one current inventory, not one per sync group",
+    ),
+    (
+        "send_sync_summary",
+        "trailsync logs a summary line and serves metrics instead",
+    ),
+    ("transformers", "trailsync has no transformers"),
+    ("docker_registry_auth_token", "trailsync runs no plugins"),
+    (
+        "batch_size",
+        "removed from the destination spec in CloudQuery CLI v5; use spec.batch_size",
+    ),
+    (
+        "batch_size_bytes",
+        "removed from the destination spec in CloudQuery CLI v5",
+    ),
+];
 const DESTINATION_SPEC_FIELDS: &[&str] = &["connection_string", "batch_size"];
+/// Fields of the sqlite and postgresql plugins' own specs that trailsync accepts without acting
+/// on them.
+const DESTINATION_SPEC_ACCEPTED: &[(&str, &str)] = &[
+    ("batch_size_bytes", "batches are bounded by batch_size rows"),
+    (
+        "batch_timeout",
+        "trailsync commits as soon as a change is fetched",
+    ),
+    (
+        "pgx_log_level",
+        "trailsync logs through its own -v / TRAILSYNC_LOG",
+    ),
+    (
+        "create_performance_indexes",
+        "trailsync always creates the indexes its writes and deletes use",
+    ),
+    (
+        "retry_on_deadlock",
+        "trailsync always retries a batch that deadlocked",
+    ),
+    ("pgvector_config", "trailsync writes no embeddings"),
+];
 
 /// Looks environment variables up; injected so tests need not touch the process environment.
 pub(crate) type Env<'a> = &'a EnvLookup<'a>;
@@ -73,6 +213,7 @@ pub(crate) struct Checker<'a> {
     env: Env<'a>,
     catalog: &'a [&'static Table],
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
     sources: Vec<Declared<SourceConfig>>,
     destinations: Vec<Declared<DestinationConfig>>,
     /// Every file met, in load order; the diagnostics are sorted by it.
@@ -108,6 +249,7 @@ impl<'a> Checker<'a> {
             env,
             catalog,
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
             sources: Vec::new(),
             destinations: Vec::new(),
             files: Vec::new(),
@@ -155,6 +297,7 @@ impl<'a> Checker<'a> {
                 dir,
                 place: &place,
                 diagnostics: &mut self.diagnostics,
+                warnings: &mut self.warnings,
             };
             walker.document(root, origin, &mut self.sources, &mut self.destinations);
         }
@@ -193,9 +336,12 @@ impl<'a> Checker<'a> {
         if !diagnostics.is_empty() {
             return Err(Diagnostics(diagnostics));
         }
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|d| (rank(&d.file), d.line.unwrap_or(0)));
         Ok(Config {
             sources: self.sources.into_iter().map(|s| s.config).collect(),
             destinations: self.destinations.into_iter().map(|d| d.config).collect(),
+            warnings,
         })
     }
 
@@ -281,6 +427,14 @@ fn diagnostic(place: &Place, at: &At, line: usize, message: impl Into<String>) -
     }
 }
 
+/// Why a table pattern matches nothing.
+enum Unmatched {
+    /// A typo or an invalid glob: an error.
+    Mistake(String),
+    /// A CloudQuery table trailsync does not sync: a warning.
+    Unsupported(String),
+}
+
 /// A field path such as `sources[0] (aws).spec.tables[1]`.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct At(String);
@@ -334,11 +488,18 @@ struct Walker<'w> {
     dir: &'w Path,
     place: &'w Place,
     diagnostics: &'w mut Vec<Diagnostic>,
+    warnings: &'w mut Vec<Diagnostic>,
 }
 
 impl Walker<'_> {
     fn error(&mut self, at: &At, line: usize, message: impl Into<String>) {
         self.diagnostics
+            .push(diagnostic(self.place, at, line, message));
+    }
+
+    /// Something that works, but not as the user may think: printed, never fatal.
+    fn warn(&mut self, at: &At, line: usize, message: impl Into<String>) {
+        self.warnings
             .push(diagnostic(self.place, at, line, message));
     }
 
@@ -393,7 +554,7 @@ impl Walker<'_> {
                         format!("unknown kind {kind:?}; expected source or destination{extra}"),
                     );
                 }
-                self.deny_unknown(fields, &top, DOCUMENT_FIELDS);
+                self.deny_unknown(fields, &top, DOCUMENT_FIELDS, &[]);
             }
         }
     }
@@ -409,7 +570,7 @@ impl Walker<'_> {
         );
         let (name, name_line) = self.name(spec, &base, document.line);
         let label = base.named(&name);
-        self.deny_unknown(document, &label, DOCUMENT_FIELDS);
+        self.deny_unknown(document, &label, DOCUMENT_FIELDS, &[]);
 
         let mut source = Declared {
             config: SourceConfig {
@@ -428,7 +589,7 @@ impl Walker<'_> {
         };
         let Some(spec) = spec else { return source };
         let at = label.field("spec");
-        self.deny_unknown(spec, &at, SOURCE_FIELDS);
+        self.deny_unknown(spec, &at, SOURCE_FIELDS, SOURCE_ACCEPTED);
         self.compatibility_fields(spec, &at);
 
         let before = self.diagnostics.len();
@@ -441,12 +602,21 @@ impl Walker<'_> {
             && !tables.is_empty()
             && select_tables(self.catalog, &tables, &skip_tables, skip_dependent_tables).is_empty()
         {
-            let line = spec.get("skip_tables").map_or(spec.line, |n| n.line);
-            self.error(
-                &at.field("skip_tables"),
-                line,
-                "skips every table that `tables` selects; nothing would be synced",
-            );
+            let nothing =
+                select_tables(self.catalog, &tables, &[], skip_dependent_tables).is_empty();
+            let (field, message) = if nothing {
+                (
+                    "tables",
+                    "selects no table trailsync syncs; nothing would be synced (`trailsync tables` lists them)",
+                )
+            } else {
+                (
+                    "skip_tables",
+                    "skips every table that `tables` selects; nothing would be synced",
+                )
+            };
+            let line = spec.get(field).map_or(spec.line, |n| n.line);
+            self.error(&at.field(field), line, message);
         }
         source.references = self.destination_references(spec, &at);
         source.config.tables = tables;
@@ -507,8 +677,10 @@ impl Walker<'_> {
             );
         }
         for (pattern, line, at) in &patterns {
-            if let Err(problem) = self.check_pattern(pattern) {
-                self.error(at, *line, problem);
+            match self.check_pattern(pattern) {
+                Ok(()) => {}
+                Err(Unmatched::Mistake(problem)) => self.error(at, *line, problem),
+                Err(Unmatched::Unsupported(note)) => self.warn(at, *line, note),
             }
         }
         patterns
@@ -517,22 +689,33 @@ impl Walker<'_> {
             .collect()
     }
 
-    fn check_pattern(&self, pattern: &str) -> Result<(), String> {
+    /// Whether a pattern matches a table trailsync syncs. A near miss is a mistake (with a
+    /// "did you mean"); another `aws_` name is one of CloudQuery's tables trailsync does not
+    /// sync: passed over with a warning, so that a CloudQuery config works unchanged.
+    fn check_pattern(&self, pattern: &str) -> Result<(), Unmatched> {
         if let Err(e) = Glob::new(pattern) {
-            return Err(format!(
+            return Err(Unmatched::Mistake(format!(
                 "{pattern:?} is not a valid glob ({}); use * and ? wildcards",
                 e.kind()
-            ));
+            )));
         }
         let glob = Patterns::new(&[pattern]);
         if self.catalog.iter().any(|t| glob.matches(t.name)) {
             return Ok(());
         }
-        let hint = match closest(pattern, self.catalog.iter().map(|t| t.name)) {
-            Some(name) => format!("did you mean {name:?}?"),
-            None => "`trailsync tables` lists them".to_string(),
-        };
-        Err(format!("{pattern:?} matches no known table; {hint}"))
+        if let Some(name) = closest(pattern, self.catalog.iter().map(|t| t.name)) {
+            return Err(Unmatched::Mistake(format!(
+                "{pattern:?} matches no known table; did you mean {name:?}?"
+            )));
+        }
+        if pattern.starts_with("aws_") {
+            return Err(Unmatched::Unsupported(format!(
+                "{pattern:?} matches no table trailsync syncs; passed over (`trailsync tables` lists them)"
+            )));
+        }
+        Err(Unmatched::Mistake(format!(
+            "{pattern:?} matches no known table; `trailsync tables` lists them"
+        )))
     }
 
     /// `destinations`: required, non-empty, no repeats. Existence is checked once all documents
@@ -572,7 +755,7 @@ impl Walker<'_> {
 
     fn aws_spec(&mut self, node: &Node, at: &At) -> AwsSpec {
         let mut spec = AwsSpec::default();
-        let Some(fields) = self.mapping(node, at, AWS_FIELDS) else {
+        let Some(fields) = self.mapping_accepting(node, at, AWS_FIELDS, AWS_ACCEPTED) else {
             return spec;
         };
         if let Some(node) = fields.get("regions") {
@@ -581,8 +764,20 @@ impl Walker<'_> {
         if let Some(node) = fields.get("accounts") {
             spec.accounts = self.accounts(node, &at.field("accounts"));
         }
-        spec.endpoint_url = self.optional(fields, at, "endpoint_url", Self::url);
+        if let Some(node) = fields.get("org") {
+            spec.org = self.org(node, &at.field("org"));
+            if !spec.accounts.is_empty() {
+                self.error(
+                    &at.field("org"),
+                    node.line,
+                    "specifying accounts via both the accounts and org properties is not supported; to achieve both, use several sources",
+                );
+            }
+        }
+        spec.endpoint_url = self.endpoint(fields, at);
         spec.concurrency = self.optional(fields, at, "concurrency", Self::positive);
+        spec.initialization_concurrency =
+            self.optional(fields, at, "initialization_concurrency", Self::positive);
         spec.max_retries = self
             .optional(fields, at, "max_retries", Self::positive)
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
@@ -604,10 +799,50 @@ impl Walker<'_> {
                     false
                 }
             });
+        spec.aws_debug = self
+            .optional(fields, at, "aws_debug", Self::boolean)
+            .unwrap_or(false);
         if let Some(node) = fields.get("event_based_sync") {
             spec.event_based_sync = self.event_based_sync(node, &at.field("event_based_sync"));
         }
         spec
+    }
+
+    /// The endpoint: trailsync's `endpoint_url`, or CloudQuery's `custom_endpoint_url`, which
+    /// (as in CloudQuery) needs its three companions.
+    fn endpoint(&mut self, fields: Fields, at: &At) -> Option<String> {
+        let plain = self.optional(fields, at, "endpoint_url", Self::url);
+        let custom = self.optional(fields, at, "custom_endpoint_url", Self::url);
+        if let Some(node) = fields.get("custom_endpoint_hostname_immutable") {
+            self.boolean(node, &at.field("custom_endpoint_hostname_immutable"));
+        }
+        if custom.is_some() {
+            for companion in [
+                "custom_endpoint_partition_id",
+                "custom_endpoint_signing_region",
+                "custom_endpoint_hostname_immutable",
+            ] {
+                if fields.get(companion).is_none() {
+                    let line = fields
+                        .get("custom_endpoint_url")
+                        .map_or(fields.line, |n| n.line);
+                    self.error(
+                        &at.field(companion),
+                        line,
+                        "required when custom_endpoint_url is set (as in CloudQuery)",
+                    );
+                }
+            }
+            if plain.is_some() {
+                let line = fields.get("endpoint_url").map_or(fields.line, |n| n.line);
+                self.error(
+                    &at.field("endpoint_url"),
+                    line,
+                    "set either endpoint_url or custom_endpoint_url, not both",
+                );
+            }
+        }
+        custom.or(plain)
     }
 
     fn regions(&mut self, node: &Node, at: &At) -> Regions {
@@ -649,7 +884,7 @@ impl Walker<'_> {
                 at,
                 node.line,
                 format!(
-                    "expected a list of accounts (`- id: \"111122223333\"`), found {}",
+                    "expected a list of accounts (`- id: prod`), found {}",
                     node.describe()
                 ),
             );
@@ -665,7 +900,7 @@ impl Walker<'_> {
                 self.error(
                     &at.field("id"),
                     item.line,
-                    "this account is listed twice; remove one",
+                    "another account has this id; ids are aliases and must be unique",
                 );
             }
             accounts.push(account);
@@ -673,7 +908,8 @@ impl Walker<'_> {
         accounts
     }
 
-    /// One set of credentials: `accounts[i]` (which needs an `id`) or the stream's `account`.
+    /// One set of credentials: `accounts[i]` (which needs an `id`, an alias), `org.admin_account`,
+    /// `org.member_trusted_principal` or the stream's `account`.
     fn account(&mut self, node: &Node, at: &At, id_required: bool) -> Option<AccountConfig> {
         let fields = self.mapping(node, at, ACCOUNT_FIELDS)?;
         let text = |walker: &mut Self, name: &str| {
@@ -684,34 +920,32 @@ impl Walker<'_> {
             })
         };
         let id = text(self, "id");
+        let account_name = text(self, "account_name");
         let local_profile = text(self, "local_profile");
         let role_arn = text(self, "role_arn");
         let role_session_name = text(self, "role_session_name");
         let external_id = text(self, "external_id");
-
-        match &id {
-            Some((id, line)) if !is_account_id(id) => self.error(
-                &at.field("id"),
-                *line,
-                format!(
-                    "{id:?} is not an AWS account id; expected 12 digits, e.g. \"111122223333\""
-                ),
-            ),
-            None if id_required && fields.get("id").is_none() => self.error(
+        let default_region = text(self, "default_region");
+        if id.is_none() && id_required && fields.get("id").is_none() {
+            self.error(
                 &at.field("id"),
                 fields.line,
-                "missing; add the account's 12-digit id",
-            ),
-            _ => {}
+                "missing; add an id (an alias for logs, e.g. `id: prod`; the account number comes from AWS)",
+            );
         }
+        if let Some((region, line)) = &default_region
+            && !is_region(region)
+        {
+            self.error(
+                &at.field("default_region"),
+                *line,
+                format!("{region:?} is not an AWS region name; expected e.g. \"us-east-1\""),
+            );
+        }
+        let regions = fields
+            .get("regions")
+            .map(|node| self.regions(node, &at.field("regions")));
         if let Some((arn, line)) = &role_arn {
-            if local_profile.is_some() {
-                self.error(
-                    &at.field("role_arn"),
-                    *line,
-                    "set either local_profile or role_arn, not both (a role is assumed with the ambient credentials)",
-                );
-            }
             if !is_role_arn(arn) {
                 self.error(
                     &at.field("role_arn"),
@@ -737,11 +971,82 @@ impl Walker<'_> {
         }
         Some(AccountConfig {
             id: id.map(|(s, _)| s),
+            account_name: account_name.map(|(s, _)| s),
             local_profile: local_profile.map(|(s, _)| s),
             role_arn: role_arn.map(|(s, _)| s),
             role_session_name: role_session_name.map(|(s, _)| s),
             external_id: external_id.map(|(s, _)| s),
+            default_region: default_region.map(|(s, _)| s),
+            regions,
         })
+    }
+
+    /// CloudQuery's `org`: member accounts discovered through AWS Organizations.
+    fn org(&mut self, node: &Node, at: &At) -> Option<OrgConfig> {
+        let fields = self.mapping(node, at, ORG_FIELDS)?;
+        let mut org = OrgConfig::default();
+        match fields.get("member_role_name") {
+            Some(node) => {
+                org.member_role_name = self
+                    .nonempty_string(node, &at.field("member_role_name"))
+                    .unwrap_or_default();
+            }
+            None => self.error(
+                &at.field("member_role_name"),
+                fields.line,
+                "missing; name the role to assume in each member account, e.g. OrganizationAccountAccessRole",
+            ),
+        }
+        org.admin_account = fields
+            .get("admin_account")
+            .and_then(|n| self.account(n, &at.field("admin_account"), false));
+        org.member_trusted_principal = fields
+            .get("member_trusted_principal")
+            .and_then(|n| self.account(n, &at.field("member_trusted_principal"), false));
+        org.member_role_session_name = self.optional(
+            fields,
+            at,
+            "member_role_session_name",
+            Self::nonempty_string,
+        );
+        org.member_external_id =
+            self.optional(fields, at, "member_external_id", Self::nonempty_string);
+        org.member_regions = fields
+            .get("member_regions")
+            .map(|node| self.regions(node, &at.field("member_regions")));
+        for (field, target) in [
+            ("organization_units", &mut org.organization_units),
+            ("skip_organization_units", &mut org.skip_organization_units),
+        ] {
+            if let Some(node) = fields.get(field) {
+                for (unit, line, unit_at) in self.strings(node, &at.field(field)) {
+                    if is_organization_unit(&unit) {
+                        target.push(unit);
+                    } else {
+                        self.error(
+                            &unit_at,
+                            line,
+                            format!("invalid OU {unit:?}; should match \"ou-*-*\" or \"r-*\" with lowercase letters or digits"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(node) = fields.get("skip_member_accounts") {
+            for (account, line, account_at) in self.strings(node, &at.field("skip_member_accounts"))
+            {
+                if is_account_id(&account) {
+                    org.skip_member_accounts.push(account);
+                } else {
+                    self.error(
+                        &account_at,
+                        line,
+                        format!("{account:?} is not an AWS account number; expected 12 digits"),
+                    );
+                }
+            }
+        }
+        Some(org)
     }
 
     fn event_based_sync(&mut self, node: &Node, at: &At) -> Option<EventBasedSync> {
@@ -812,7 +1117,7 @@ impl Walker<'_> {
         );
         let (name, name_line) = self.name(spec, &base, document.line);
         let label = base.named(&name);
-        self.deny_unknown(document, &label, DOCUMENT_FIELDS);
+        self.deny_unknown(document, &label, DOCUMENT_FIELDS, &[]);
 
         let mut destination = Declared {
             config: DestinationConfig {
@@ -832,7 +1137,7 @@ impl Walker<'_> {
             return destination;
         };
         let at = label.field("spec");
-        self.deny_unknown(spec, &at, DESTINATION_FIELDS);
+        self.deny_unknown(spec, &at, DESTINATION_FIELDS, DESTINATION_ACCEPTED);
         for field in ["registry", "version"] {
             if let Some(node) = spec.get(field) {
                 self.string(node, &at.field(field));
@@ -854,13 +1159,53 @@ impl Walker<'_> {
         config.write_mode = self
             .optional(spec, &at, "write_mode", Self::parsed::<WriteMode>)
             .unwrap_or_default();
+        for (field, values, honoured, note) in [
+            (
+                "migrate_mode",
+                ["safe", "forced"],
+                "safe",
+                "trailsync's migrations only add tables and columns, never drop or rewrite them",
+            ),
+            (
+                "pk_mode",
+                ["default", "cq-id-only"],
+                "default",
+                "trailsync keys tables by CloudQuery's primary keys (_cq_id is unique as well)",
+            ),
+        ] {
+            let Some(node) = spec.get(field) else {
+                continue;
+            };
+            let field_at = at.field(field);
+            let Some(value) = self.string(node, &field_at) else {
+                continue;
+            };
+            if !values.contains(&value.as_str()) {
+                self.error(
+                    &field_at,
+                    node.line,
+                    format!("unknown value {value:?}; expected {}", values.join(" or ")),
+                );
+            } else if value != honoured {
+                self.warn(
+                    &field_at,
+                    node.line,
+                    format!("{value} has no effect: {note}"),
+                );
+            }
+        }
         let Some(plugin) =
             self.required_map(spec, &at, "spec", "add `spec:` with `connection_string:`")
         else {
             return destination;
         };
         let at = at.field("spec");
-        self.deny_unknown(plugin, &at, DESTINATION_SPEC_FIELDS);
+        self.deny_unknown(
+            plugin,
+            &at,
+            DESTINATION_SPEC_FIELDS,
+            DESTINATION_SPEC_ACCEPTED,
+        );
         match plugin.get("connection_string") {
             Some(node) => {
                 let connection_at = at.field("connection_string");
@@ -895,8 +1240,19 @@ impl Walker<'_> {
 
     /// The node as a mapping with only `known` fields (and no field twice).
     fn mapping<'n>(&mut self, node: &'n Node, at: &At, known: &[&str]) -> Option<Fields<'n>> {
+        self.mapping_accepting(node, at, known, &[])
+    }
+
+    /// [`Walker::mapping`], also accepting (with a warning) CloudQuery's fields in `accepted`.
+    fn mapping_accepting<'n>(
+        &mut self,
+        node: &'n Node,
+        at: &At,
+        known: &[&str],
+        accepted: &[(&str, &str)],
+    ) -> Option<Fields<'n>> {
         let fields = self.as_map(node, at, "expected a mapping of `field: value` lines")?;
-        self.deny_unknown(fields, at, known);
+        self.deny_unknown(fields, at, known, accepted);
         Some(fields)
     }
 
@@ -934,13 +1290,27 @@ impl Walker<'_> {
         }
     }
 
-    fn deny_unknown(&mut self, fields: Fields, at: &At, known: &[&str]) {
+    /// Reports fields given twice, and fields neither in `known` nor in `accepted`; a field in
+    /// `accepted` (CloudQuery's, without effect here) gets a one-line warning saying why.
+    fn deny_unknown(&mut self, fields: Fields, at: &At, known: &[&str], accepted: &[(&str, &str)]) {
         for (i, entry) in fields.entries.iter().enumerate() {
             let field_at = at.field(&entry.key);
             if fields.entries[..i].iter().any(|e| e.key == entry.key) {
                 self.error(&field_at, entry.key_line, "given twice; keep one");
+            } else if let Some((_, why)) = accepted.iter().find(|(name, _)| *name == entry.key) {
+                if !entry.value.is_null() {
+                    self.warn(
+                        &field_at,
+                        entry.key_line,
+                        format!("accepted for CloudQuery compatibility, but has no effect: {why}"),
+                    );
+                }
             } else if !known.contains(&entry.key.as_str()) {
-                let hint = match closest(&entry.key, known.iter().copied()) {
+                let names = known
+                    .iter()
+                    .copied()
+                    .chain(accepted.iter().map(|(n, _)| *n));
+                let hint = match closest(&entry.key, names) {
                     Some(name) => format!("did you mean {name:?}?"),
                     None => format!("expected one of: {}", known.join(", ")),
                 };
@@ -1181,5 +1551,44 @@ mod tests {
         assert_eq!(closest("colour", SOURCE_FIELDS.iter().copied()), None);
         assert_eq!(closest("ab", ["cd"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    /// docs/CONFIG.md is the user's reference: every field the loader knows or accepts is in it,
+    /// each accepted one with the reason the warning gives.
+    #[test]
+    fn every_field_is_documented_in_config_md() {
+        let doc = include_str!("../../../docs/CONFIG.md");
+        let known = [
+            SOURCE_FIELDS,
+            AWS_FIELDS,
+            ACCOUNT_FIELDS,
+            ORG_FIELDS,
+            EVENT_BASED_SYNC_FIELDS,
+            DESTINATION_FIELDS,
+            DESTINATION_SPEC_FIELDS,
+        ];
+        for field in known.iter().flat_map(|fields| fields.iter()) {
+            assert!(
+                doc.contains(&format!("`{field}`")),
+                "{field} is not in docs/CONFIG.md"
+            );
+        }
+        let accepted = [
+            SOURCE_ACCEPTED,
+            AWS_ACCEPTED,
+            DESTINATION_ACCEPTED,
+            DESTINATION_SPEC_ACCEPTED,
+        ];
+        let plain = |text: &str| text.replace('`', "").to_lowercase();
+        for (field, why) in accepted.iter().flat_map(|fields| fields.iter()) {
+            let reason = plain(why.split(['(', ';']).next().unwrap_or(why).trim());
+            assert!(
+                doc.lines().any(|row| row.starts_with('|')
+                    && row.contains(&format!("`{field}`"))
+                    && row.contains("accepted")
+                    && plain(row).contains(&reason)),
+                "{field}: docs/CONFIG.md should have an `accepted` row with the reason {reason:?}"
+            );
+        }
     }
 }

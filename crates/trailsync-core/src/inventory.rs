@@ -207,6 +207,12 @@ pub trait Inventory: Send + Sync {
         children: &[&'static Table],
         ids: &[String],
     ) -> Result<Fetched, FetchError>;
+
+    /// The locations to sync now, when they change over time (an organization's members join
+    /// and leave); `None` when they are fixed. Asked before each reconciliation.
+    async fn refresh_locations(&self) -> Option<Vec<Location>> {
+        None
+    }
 }
 
 #[cfg(test)]

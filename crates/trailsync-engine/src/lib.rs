@@ -25,6 +25,6 @@ mod stats;
 pub mod stream;
 
 pub use fanout::{Fanout, Target};
-pub use plan::SyncPlan;
+pub use plan::{Locations, SyncPlan};
 pub use stats::Stats;
 pub use stream::{DefaultStart, RetryPolicy, StreamOptions};

@@ -1,4 +1,5 @@
 use std::collections::BTreeSet;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use trailsync_catalog::{Scope, Table};
@@ -13,8 +14,9 @@ pub struct SyncPlan {
     pub source_name: String,
     /// Selected tables, parents before children.
     pub tables: Vec<&'static Table>,
-    /// Every (account, region) of the source; global tables use one per account.
-    pub locations: Vec<Location>,
+    /// Every (account, region) of the source; global tables use one per account. Shared and
+    /// replaceable: an organization's accounts change while streaming.
+    pub locations: Locations,
     /// Whether a full sync deletes rows of this source it did not see.
     pub delete_stale: bool,
     /// Top-level (table, location) listings run at once during a full sync.
@@ -46,14 +48,12 @@ impl SyncPlan {
 
     /// Where `table` is listed: every location if regional, one per account if global.
     pub fn locations_for(&self, table: &Table) -> Vec<Location> {
+        let locations = self.locations.get();
         match table.scope {
-            Scope::Regional => self.locations.clone(),
+            Scope::Regional => locations.to_vec(),
             Scope::Global => {
-                let accounts: BTreeSet<&str> = self
-                    .locations
-                    .iter()
-                    .map(|l| l.account_id.as_str())
-                    .collect();
+                let accounts: BTreeSet<&str> =
+                    locations.iter().map(|l| l.account_id.as_str()).collect();
                 accounts
                     .into_iter()
                     .map(|a| Location::new(a, GLOBAL_REGION))
@@ -64,13 +64,47 @@ impl SyncPlan {
 
     /// Maps an event's location to the one this plan lists `table` at, if it is configured.
     pub fn resolve(&self, table: &Table, location: &Location) -> Option<Location> {
+        let locations = self.locations.get();
         match table.scope {
-            Scope::Regional => self.locations.contains(location).then(|| location.clone()),
-            Scope::Global => self
-                .locations
+            Scope::Regional => locations.contains(location).then(|| location.clone()),
+            Scope::Global => locations
                 .iter()
                 .any(|l| l.account_id == location.account_id)
                 .then(|| Location::new(location.account_id.clone(), GLOBAL_REGION)),
         }
+    }
+}
+
+/// The (account, region) pairs of a source: read often, replaced when an organization's
+/// membership changes. Clones share them.
+#[derive(Clone, Debug, Default)]
+pub struct Locations(Arc<RwLock<Arc<Vec<Location>>>>);
+
+impl Locations {
+    pub fn new(locations: Vec<Location>) -> Locations {
+        Locations(Arc::new(RwLock::new(Arc::new(locations))))
+    }
+
+    /// The current pairs.
+    pub fn get(&self) -> Arc<Vec<Location>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the pairs; whether anything changed.
+    pub fn set(&self, locations: Vec<Location>) -> bool {
+        let mut current = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if **current == locations {
+            return false;
+        }
+        *current = Arc::new(locations);
+        true
+    }
+
+    /// Whether any pair is of `account`.
+    pub fn has_account(&self, account: &str) -> bool {
+        self.get().iter().any(|l| l.account_id == account)
     }
 }

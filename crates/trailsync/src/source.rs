@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
-use trailsync_aws::{Accounts, AccountsError, AwsInventory, CallMeter, KinesisSource, Retries};
+use trailsync_aws::{Accounts, AccountsError, AwsInventory, Connection, KinesisSource};
 use trailsync_config::{Config, EventBasedSync, SourceConfig, StartPosition};
 use trailsync_core::{Destination, DestinationError};
 use trailsync_engine::stream::{DefaultStart, RunError};
-use trailsync_engine::{Fanout, RetryPolicy, Stats, StreamOptions, SyncPlan, Target, full_sync};
+use trailsync_engine::{
+    Fanout, Locations, RetryPolicy, Stats, StreamOptions, SyncPlan, Target, full_sync,
+};
 
 /// Resources per destination transaction during a full sync, unless the destination says.
 const DEFAULT_BATCH_SIZE: usize = 500;
@@ -43,8 +45,6 @@ pub enum SourceError {
         #[source]
         error: AccountsError,
     },
-    #[error("source {source_name}: no account to read the stream with")]
-    NoStreamAccount { source_name: String },
     #[error("source {source_name}: full sync: {error}")]
     FullSync {
         source_name: String,
@@ -121,7 +121,8 @@ impl Source {
             })?;
 
         let stats = Arc::new(Stats::default());
-        let accounts = Accounts::resolve(&source.spec, stats.clone())
+        let connection = Connection::of(&source.spec, stats.clone());
+        let accounts = Accounts::resolve(&source.spec, &connection)
             .await
             .map_err(|error| SourceError::Accounts {
                 source_name: name.clone(),
@@ -138,7 +139,7 @@ impl Source {
         let plan = Arc::new(SyncPlan {
             source_name: name.clone(),
             tables,
-            locations: accounts.locations(),
+            locations: Locations::new(accounts.locations()),
             delete_stale,
             concurrency: source.spec.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
@@ -148,25 +149,9 @@ impl Source {
         let events = match &source.spec.event_based_sync {
             None => None,
             Some(events) => {
-                let reader_config = match &events.account {
-                    Some(account) => {
-                        let meter = CallMeter::new(stats.clone());
-                        trailsync_aws::sdk_config(
-                            account,
-                            source.spec.endpoint_url.as_deref(),
-                            Retries::of(&source.spec),
-                            &meter,
-                        )
-                        .await
-                    }
-                    None => accounts
-                        .first()
-                        .ok_or_else(|| SourceError::NoStreamAccount {
-                            source_name: name.clone(),
-                        })?
-                        .config
-                        .clone(),
-                };
+                // As in CloudQuery: the stream's own `account`, else the default credentials.
+                let reader = events.account.clone().unwrap_or_default();
+                let reader_config = trailsync_aws::sdk_config(&reader, &connection, None).await;
                 let stream = Arc::new(KinesisSource::new(&reader_config, &events.stream));
                 Some((events.clone(), stream))
             }
@@ -174,7 +159,11 @@ impl Source {
         Ok(Source {
             name,
             plan,
-            inventory: Arc::new(AwsInventory::new(accounts)),
+            inventory: Arc::new(AwsInventory::discovered(
+                accounts,
+                &source.spec,
+                &connection,
+            )),
             store,
             stats,
             full_sync: source

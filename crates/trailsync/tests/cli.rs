@@ -29,7 +29,7 @@ fn validate_reports_every_mistake_with_file_and_field_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let expected = [
-        ("sources.yml", "tables[1]", "aws_no_such_table*"),
+        ("sources.yml", "tables[1]", "aws_ec2_instanses"),
         ("sources.yml", "destinations[1]", "warehouse"),
         (
             "sources.yml",

@@ -33,6 +33,14 @@ pub(super) async fn every(
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        if let Some(locations) = inventory.refresh_locations().await
+            && plan.locations.set(locations)
+        {
+            tracing::info!(
+                locations = plan.locations.get().len(),
+                "the source's accounts changed; reconciling with the new ones"
+            );
+        }
         tracing::info!("reconciling every table against a full listing");
         for table in plan.top_level() {
             let (ack, answer) = oneshot::channel();

@@ -81,10 +81,16 @@ impl Router {
                 };
                 let at = Location::new(change.account_id.clone(), change.region.clone());
                 let Some(location) = self.plan.resolve(table, &at) else {
+                    // Not fetched: this source has no credentials there, or does not sync it.
+                    let known = self.plan.locations.has_account(&at.account_id);
                     if self.unknown.insert(at.clone()) {
-                        tracing::warn!(location = %at, event = %event.event_name, "event from an account or region this source does not sync; such events are counted and passed over");
+                        tracing::warn!(location = %at, event = %event.event_name, known_account = known, "event from an account or region this source does not sync; such events are counted and passed over");
                     }
-                    stats.skip("location not configured");
+                    stats.skip(if known {
+                        "region not synced"
+                    } else {
+                        "unknown account"
+                    });
                     continue;
                 };
                 let want = match change.target {

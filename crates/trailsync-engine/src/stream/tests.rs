@@ -337,7 +337,7 @@ impl Harness {
         let plan = Arc::new(SyncPlan {
             source_name: SOURCE.into(),
             tables: vec![&ec2::INSTANCES],
-            locations: vec![Location::new(ACCOUNT, REGION)],
+            locations: crate::Locations::new(vec![Location::new(ACCOUNT, REGION)]),
             delete_stale: true,
             concurrency: 4,
             batch_size: 100,

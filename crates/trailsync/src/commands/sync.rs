@@ -23,6 +23,9 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(sync_all(config));
     // Work still running here (a write abandoned at the end of the drain budget) must not hold
