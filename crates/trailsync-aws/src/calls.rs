@@ -135,6 +135,11 @@ impl CallMeter {
         })
     }
 
+    /// Paces this source's calls to its share of the budget, in a fleet of `workers`.
+    pub fn share_with(&self, workers: usize) {
+        self.shared.limiter.share_with(workers);
+    }
+
     async fn admit(&self, call: &Call) {
         if let Some(limit) = limit_for(&call.service, &call.operation) {
             self.shared

@@ -7,7 +7,7 @@ use trailsync_config::AwsSpec;
 use trailsync_core::{FetchError, Fetched, Inventory, Location};
 
 use crate::tables::{self, Context};
-use crate::{Accounts, Connection};
+use crate::{Accounts, CallMeter, Connection};
 
 /// The engine's [`Inventory`] over real AWS (or an emulator).
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub struct AwsInventory {
     accounts: RwLock<Accounts>,
     /// For an organization: how to find its members again (they join and leave).
     discovery: Option<(AwsSpec, Connection)>,
+    /// The meter the accounts' calls go through, shared with the fleet's workers.
+    meter: Option<CallMeter>,
 }
 
 impl AwsInventory {
@@ -23,6 +25,7 @@ impl AwsInventory {
         AwsInventory {
             accounts: RwLock::new(accounts),
             discovery: None,
+            meter: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl AwsInventory {
                 .org
                 .is_some()
                 .then(|| (spec.clone(), connection.clone())),
+            meter: Some(connection.meter.clone()),
         }
     }
 
@@ -117,6 +121,12 @@ impl Inventory for AwsInventory {
                 tracing::warn!(%error, "cannot look the organization's accounts up again; keeping the known ones");
                 None
             }
+        }
+    }
+
+    fn share_with(&self, workers: usize) {
+        if let Some(meter) = &self.meter {
+            meter.share_with(workers);
         }
     }
 }

@@ -31,6 +31,7 @@
 mod errors;
 mod load;
 mod model;
+mod redact;
 mod select;
 mod validate;
 mod yaml;
@@ -39,10 +40,12 @@ use std::path::{Path, PathBuf};
 
 pub use errors::{Diagnostic, Diagnostics};
 pub use model::{
-    AccountConfig, AwsSpec, Config, DEFAULT_COALESCE_WINDOW, DEFAULT_RECONCILE_INTERVAL,
-    DestinationConfig, DurationError, EventBasedSync, OrgConfig, Origin, Regions, SourceConfig,
-    StartPosition, StreamArn, StreamArnError, UnknownValue, parse_duration,
+    AccountConfig, AwsSpec, Config, DEFAULT_COALESCE_WINDOW, DEFAULT_HISTORY_RETENTION,
+    DEFAULT_RECONCILE_INTERVAL, DestinationConfig, DurationError, EventBasedSync, History,
+    OrgConfig, Origin, Regions, SourceConfig, StartPosition, StreamArn, StreamArnError,
+    UnknownValue, parse_duration,
 };
+pub use redact::redact_connection_string;
 pub use select::select_tables;
 
 /// Loads, expands and validates the configuration in `paths` (files or folders), reading

@@ -11,12 +11,16 @@ use trailsync_catalog::Table;
 use trailsync_core::{DestinationKind, WriteMode};
 
 use crate::errors::Diagnostic;
+use crate::redact::{ConnectionString, Redacted};
 
 /// How long events for one resource are gathered before it is re-fetched, when not configured.
 pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_secs(1);
 
 /// How often a streaming source reconciles against a full listing, when not configured.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// How long the change history is kept, when not configured.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// Every source and destination the configuration declares.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -96,6 +100,26 @@ pub struct AwsSpec {
     pub aws_debug: bool,
     /// Follow CloudTrail events from a Kinesis stream after (or instead of) the full sync.
     pub event_based_sync: Option<EventBasedSync>,
+    /// The change history (`trailsync_changes`).
+    pub history: History,
+}
+
+/// `history:` in the source spec: whether each applied change is recorded, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// Record every change applied (default true).
+    pub enabled: bool,
+    /// Delete history rows older than this (default 90 days); `None` (`retention: 0`): keep all.
+    pub retention: Option<Duration>,
+}
+
+impl Default for History {
+    fn default() -> History {
+        History {
+            enabled: true,
+            retention: Some(DEFAULT_HISTORY_RETENTION),
+        }
+    }
 }
 
 /// Which regions a source syncs.
@@ -111,7 +135,9 @@ pub enum Regions {
 }
 
 /// How to get credentials for one account: the ambient ones, a named profile, or an assumed role.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` hides `external_id`.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct AccountConfig {
     /// An alias used in logs, as in CloudQuery (any text); the account number comes from STS.
     pub id: Option<String>,
@@ -132,6 +158,32 @@ pub struct AccountConfig {
     pub regions: Option<Regions>,
 }
 
+impl fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so that a new field cannot be left out (or leak) unnoticed.
+        let AccountConfig {
+            id,
+            account_name,
+            local_profile,
+            role_arn,
+            role_session_name,
+            external_id,
+            default_region,
+            regions,
+        } = self;
+        f.debug_struct("AccountConfig")
+            .field("id", id)
+            .field("account_name", account_name)
+            .field("local_profile", local_profile)
+            .field("role_arn", role_arn)
+            .field("role_session_name", role_session_name)
+            .field("external_id", &external_id.as_ref().map(|_| Redacted))
+            .field("default_region", default_region)
+            .field("regions", regions)
+            .finish()
+    }
+}
+
 impl AccountConfig {
     /// The name the account goes by in logs: `account_name`, else `id`, else "default".
     pub fn alias(&self) -> &str {
@@ -144,7 +196,9 @@ impl AccountConfig {
 
 /// CloudQuery's `org`: every ACTIVE member account of an AWS Organization (or of some of its
 /// organizational units), each reached by assuming `member_role_name` in it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` hides `member_external_id`.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct OrgConfig {
     /// Credentials to call AWS Organizations with (default: the ambient ones).
     pub admin_account: Option<AccountConfig>,
@@ -163,6 +217,36 @@ pub struct OrgConfig {
     pub skip_organization_units: Vec<String>,
     /// Account numbers left out.
     pub skip_member_accounts: Vec<String>,
+}
+
+impl fmt::Debug for OrgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let OrgConfig {
+            admin_account,
+            member_trusted_principal,
+            member_role_name,
+            member_role_session_name,
+            member_external_id,
+            member_regions,
+            organization_units,
+            skip_organization_units,
+            skip_member_accounts,
+        } = self;
+        f.debug_struct("OrgConfig")
+            .field("admin_account", admin_account)
+            .field("member_trusted_principal", member_trusted_principal)
+            .field("member_role_name", member_role_name)
+            .field("member_role_session_name", member_role_session_name)
+            .field(
+                "member_external_id",
+                &member_external_id.as_ref().map(|_| Redacted),
+            )
+            .field("member_regions", member_regions)
+            .field("organization_units", organization_units)
+            .field("skip_organization_units", skip_organization_units)
+            .field("skip_member_accounts", skip_member_accounts)
+            .finish()
+    }
 }
 
 /// Reading CloudTrail events from a Kinesis stream (`spec.spec.event_based_sync`).
@@ -227,7 +311,10 @@ impl fmt::Display for StartPosition {
 }
 
 /// A `kind: destination` document: a database the inventory is written to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows `connection_string` without its password
+/// ([`redact_connection_string`](crate::redact_connection_string)).
+#[derive(Clone, PartialEq, Eq)]
 pub struct DestinationConfig {
     /// Unique among destinations; sources refer to it.
     pub name: String,
@@ -241,6 +328,29 @@ pub struct DestinationConfig {
     pub batch_size: Option<usize>,
     /// Where the destination was declared, for messages.
     pub origin: Origin,
+}
+
+impl fmt::Debug for DestinationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let DestinationConfig {
+            name,
+            kind,
+            write_mode,
+            connection_string,
+            batch_size,
+            origin,
+        } = self;
+        f.debug_struct("DestinationConfig")
+            .field("name", name)
+            .field("kind", kind)
+            .field("write_mode", write_mode)
+            // Whatever the kind: a PostgreSQL URL given to a sqlite destination is a mistake
+            // worth printing, not its password. A plain file path is printed as it is.
+            .field("connection_string", &ConnectionString(connection_string))
+            .field("batch_size", batch_size)
+            .field("origin", origin)
+            .finish()
+    }
 }
 
 /// The document a source or destination came from.
@@ -420,7 +530,7 @@ pub(crate) fn is_role_arn(s: &str) -> bool {
 /// Why a string is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "not a duration ({text:?}); write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"6h\" or \"1h30m\""
+    "not a duration ({text:?}); write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"6h\", \"90d\" or \"1h30m\""
 )]
 pub struct DurationError {
     /// The string that was given.
@@ -457,6 +567,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
+            "d" => 86_400.0,
             _ => return Err(fail()),
         };
         seconds += value * unit_seconds;
@@ -509,12 +620,13 @@ mod tests {
         assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
         for bad in [
             "",
             "5",
             "s",
             "5 s",
-            "5d",
+            "5w",
             "1..5s",
             "-1s",
             "1e3h",

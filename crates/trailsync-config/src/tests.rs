@@ -346,7 +346,7 @@ fn every_mistake_is_reported_with_its_file_line_and_path() {
             0,
             18,
             "sources[0] (aws).spec.spec.event_based_sync.coalesce_window",
-            "not a duration (\"5\"); write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"6h\" or \"1h30m\"",
+            "not a duration (\"5\"); write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"6h\", \"90d\" or \"1h30m\"",
         ),
         aws(
             1,
@@ -570,7 +570,7 @@ spec:
         (
             16,
             "sources[0] (s).spec.spec.event_based_sync.reconcile_interval",
-            "not a duration (\"soon\"); write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"6h\" or \"1h30m\"",
+            "not a duration (\"soon\"); write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"6h\", \"90d\" or \"1h30m\"",
         ),
         (
             17,
@@ -851,7 +851,7 @@ fn durations_beyond_their_bounds_are_refused_not_overflowed() {
         "{text}"
     );
     assert!(
-        text.contains("reconcile_interval: 9999h is longer than the 720h this setting allows"),
+        text.contains("reconcile_interval: 9999h is longer than the 30d this setting allows"),
         "{text}"
     );
     let ok = Loader::with_env(env)
@@ -866,6 +866,52 @@ fn durations_beyond_their_bounds_are_refused_not_overflowed() {
         .as_ref()
         .expect("events");
     assert_eq!(events.coalesce_window, Duration::from_secs(600));
+}
+
+#[test]
+fn history_is_on_for_90_days_unless_configured() {
+    let config = |history: &str| {
+        format!(
+            "kind: source\nspec:\n  name: aws\n  path: cloudquery/aws\n  tables: [\"aws_ec2_instances\"]\n  destinations: [\"db\"]\n  spec:\n    regions: [\"us-east-1\"]\n{history}---\nkind: destination\nspec:\n  name: db\n  path: cloudquery/sqlite\n  spec:\n    connection_string: ./db.sqlite\n"
+        )
+    };
+    let history = |text: &str| {
+        Loader::with_env(env)
+            .load_text("aws.yml", &config(text))
+            .map(|c| c.sources[0].spec.history)
+    };
+    assert_eq!(
+        history("").expect("loads"),
+        History {
+            enabled: true,
+            retention: Some(Duration::from_secs(90 * 86_400))
+        }
+    );
+    assert_eq!(
+        history("    history:\n      enabled: false\n      retention: 7d\n").expect("loads"),
+        History {
+            enabled: false,
+            retention: Some(Duration::from_secs(7 * 86_400))
+        }
+    );
+    assert_eq!(
+        history("    history:\n      retention: \"0\"\n")
+            .expect("loads")
+            .retention,
+        None,
+        "0 keeps everything"
+    );
+    let text = history("    history:\n      retention: 20000d\n      keep: yes\n")
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        text.contains("history.retention: 20000d is longer than"),
+        "{text}"
+    );
+    assert!(
+        text.contains("history.keep: unknown field; expected one of: enabled, retention"),
+        "{text}"
+    );
 }
 
 /// The example configs of CloudQuery's AWS docs (in `tests/fixtures/cloudquery`, each beside
@@ -995,7 +1041,7 @@ fn cloudquery_rules_hold_for_org_and_custom_endpoints() {
             "sources[0] (aws).spec.spec.org.skip_member_accounts[0]: \"prod\" is not an AWS account number; expected 12 digits",
             "sources[0] (aws).spec.spec.custom_endpoint_signing_region: required when custom_endpoint_url is set (as in CloudQuery)",
             "sources[0] (aws).spec.spec.custom_endpoint_hostname_immutable: required when custom_endpoint_url is set (as in CloudQuery)",
-            "sources[0] (aws).spec.spec.kinesis_stream_arm: unknown field; expected one of: regions, accounts, org, endpoint_url, custom_endpoint_url, custom_endpoint_hostname_immutable, concurrency, initialization_concurrency, max_retries, max_backoff, aws_debug, event_based_sync",
+            "sources[0] (aws).spec.spec.kinesis_stream_arm: unknown field; expected one of: regions, accounts, org, endpoint_url, custom_endpoint_url, custom_endpoint_hostname_immutable, concurrency, initialization_concurrency, max_retries, max_backoff, aws_debug, event_based_sync, history",
             "destinations[0] (db).spec.migrate_mode: unknown value \"sometimes\"; expected safe or forced",
         ]
     );
@@ -1013,4 +1059,56 @@ fn cloudquery_rules_hold_for_org_and_custom_endpoints() {
         ),
         "{diagnostics}"
     );
+}
+
+// ---- secrets ----------------------------------------------------------------------------------
+
+#[test]
+fn debug_output_hides_passwords_and_external_ids() {
+    let text = "kind: source\nspec:\n  name: s\n  tables: ['*']\n  destinations: [d]\n  spec:\n    org:\n      member_role_name: reader\n      member_external_id: sentinel-ext-member\n      admin_account:\n        role_arn: arn:aws:iam::111122223333:role/admin\n        external_id: sentinel-ext-admin\n\
+                ---\nkind: destination\nspec:\n  name: d\n  path: postgresql\n  spec:\n    connection_string: postgres://app:sentinel-pw@db:5432/inv?sslmode=verify-full\n";
+    let config = Loader::with_env(env)
+        .load_text("secrets.yml", text)
+        .unwrap_or_else(|d| panic!("should load, got:\n{d}"));
+    let debug = format!("{config:?}");
+    for secret in ["sentinel-pw", "sentinel-ext-member", "sentinel-ext-admin"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(
+        debug.contains("postgres://app:REDACTED@db:5432/inv?sslmode=verify-full"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("member_external_id: Some(\"REDACTED\")"),
+        "{debug}"
+    );
+    // The values themselves are intact.
+    let org = config.sources[0].spec.org.as_ref().expect("org");
+    assert_eq!(
+        org.member_external_id.as_deref(),
+        Some("sentinel-ext-member")
+    );
+}
+
+#[test]
+fn file_contents_never_appear_in_diagnostics() {
+    let dir = std::env::temp_dir().join(format!("trailsync-config-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    std::fs::write(dir.join("secret.txt"), "sentinel-file-3b8d\n").expect("write");
+    let text = "kind: source\nspec:\n  name: s\n  tables: ['*']\n  destinations: [d]\n  spec:\n    regions: ['${file:secret.txt}']\n    accounts:\n      - id: prod\n        role_arn: ${file:secret.txt}\n        external_id: ${file:secret.txt}\n\
+                ---\nkind: destination\nspec:\n  name: d\n  path: postgresql\n  spec:\n    connection_string: ${file:secret.txt}\n    batch_size: x-${file:secret.txt}\n";
+    let diagnostics = Loader::with_env(env)
+        .load_text(dir.join("config.yml"), text)
+        .expect_err("invalid values");
+    let _ = std::fs::remove_dir_all(&dir);
+    let all = diagnostics.to_string();
+    assert!(!all.contains("sentinel-file"), "{all}");
+    for field in ["regions[0]", "role_arn", "batch_size"] {
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.path.ends_with(field) && d.message.contains("${file:secret.txt}")),
+            "{field} should name the reference: {all}"
+        );
+    }
 }

@@ -91,7 +91,9 @@ const AWS_FIELDS: &[&str] = &[
     "max_backoff",
     "aws_debug",
     "event_based_sync",
+    "history",
 ];
+const HISTORY_FIELDS: &[&str] = &["enabled", "retention"];
 /// Fields of CloudQuery's AWS source spec that trailsync accepts without acting on them.
 const AWS_ACCEPTED: &[(&str, &str)] = &[
     ("use_paid_apis", "trailsync calls no paid API"),
@@ -218,6 +220,8 @@ pub(crate) struct Checker<'a> {
     destinations: Vec<Declared<DestinationConfig>>,
     /// Every file met, in load order; the diagnostics are sorted by it.
     files: Vec<PathBuf>,
+    /// What `${file:...}` references read: never quoted in a diagnostic.
+    file_contents: Vec<load::FileContent>,
 }
 
 /// A source or destination with what the cross-document checks need to point at it.
@@ -253,6 +257,7 @@ impl<'a> Checker<'a> {
             sources: Vec::new(),
             destinations: Vec::new(),
             files: Vec::new(),
+            file_contents: Vec::new(),
         }
     }
 
@@ -298,6 +303,7 @@ impl<'a> Checker<'a> {
                 place: &place,
                 diagnostics: &mut self.diagnostics,
                 warnings: &mut self.warnings,
+                file_contents: &mut self.file_contents,
             };
             walker.document(root, origin, &mut self.sources, &mut self.destinations);
         }
@@ -308,6 +314,7 @@ impl<'a> Checker<'a> {
     pub(crate) fn finish(mut self, given: bool) -> Result<Config, Diagnostics> {
         self.unique_names();
         self.destination_references();
+        self.hide_file_contents();
         let mut diagnostics = std::mem::take(&mut self.diagnostics);
         let rank = |file: &Path| {
             self.files
@@ -343,6 +350,19 @@ impl<'a> Checker<'a> {
             destinations: self.destinations.into_iter().map(|d| d.config).collect(),
             warnings,
         })
+    }
+
+    /// Secrets are kept in files: a diagnostic names the `${file:...}` reference rather than
+    /// quoting what it read.
+    fn hide_file_contents(&mut self) {
+        if self.file_contents.is_empty() {
+            return;
+        }
+        let files = &self.file_contents;
+        for diagnostic in self.diagnostics.iter_mut().chain(self.warnings.iter_mut()) {
+            diagnostic.message = load::hide_file_contents(&diagnostic.message, files);
+            diagnostic.path = load::hide_file_contents(&diagnostic.path, files);
+        }
     }
 
     fn unique_names(&mut self) {
@@ -489,6 +509,8 @@ struct Walker<'w> {
     place: &'w Place,
     diagnostics: &'w mut Vec<Diagnostic>,
     warnings: &'w mut Vec<Diagnostic>,
+    /// What `${file:...}` references read, for [`Checker::hide_file_contents`].
+    file_contents: &'w mut Vec<load::FileContent>,
 }
 
 impl Walker<'_> {
@@ -805,7 +827,27 @@ impl Walker<'_> {
         if let Some(node) = fields.get("event_based_sync") {
             spec.event_based_sync = self.event_based_sync(node, &at.field("event_based_sync"));
         }
+        if let Some(node) = fields.get("history") {
+            spec.history = self.history(node, &at.field("history"));
+        }
         spec
+    }
+
+    /// `history: { enabled, retention }`; `retention: 0` keeps everything.
+    fn history(&mut self, node: &Node, at: &At) -> History {
+        let mut history = History::default();
+        let Some(fields) = self.mapping(node, at, HISTORY_FIELDS) else {
+            return history;
+        };
+        if let Some(enabled) = self.optional(fields, at, "enabled", Self::boolean) {
+            history.enabled = enabled;
+        }
+        if let Some(retention) = self.optional(fields, at, "retention", |c, n, a| {
+            c.duration_at_most(n, a, MAX_HISTORY_RETENTION)
+        }) {
+            history.retention = (!retention.is_zero()).then_some(retention);
+        }
+        history
     }
 
     /// The endpoint: trailsync's `endpoint_url`, or CloudQuery's `custom_endpoint_url`, which
@@ -1341,7 +1383,7 @@ impl Walker<'_> {
             );
             return None;
         };
-        match load::expand(text, self.dir, self.env) {
+        match load::expand(text, self.dir, self.env, self.file_contents) {
             Ok(text) => Some(text),
             Err(errors) => {
                 for e in errors {
@@ -1520,12 +1562,16 @@ const MAX_COALESCE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// The longest `max_backoff`: an hour between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// The longest `reconcile_interval`: thirty days.
+/// The longest `history.retention`: ten years.
+const MAX_HISTORY_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 const MAX_RECONCILE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// A duration as config files write it: `10m`, `720h`, `1.5s`.
+/// A duration as config files write it: `10m`, `6h`, `30d`, `1.5s`.
 fn humanize(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
-    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
+    if secs >= 2.0 * 86_400.0 && secs % 86_400.0 == 0.0 {
+        format!("{}d", secs / 86_400.0)
+    } else if secs >= 3600.0 && secs % 3600.0 == 0.0 {
         format!("{}h", secs / 3600.0)
     } else if secs >= 60.0 && secs % 60.0 == 0.0 {
         format!("{}m", secs / 60.0)
@@ -1564,6 +1610,7 @@ mod tests {
             ACCOUNT_FIELDS,
             ORG_FIELDS,
             EVENT_BASED_SYNC_FIELDS,
+            HISTORY_FIELDS,
             DESTINATION_FIELDS,
             DESTINATION_SPEC_FIELDS,
         ];

@@ -1,4 +1,7 @@
-//! Who and what caused a change, and what was given up on.
+//! Who and what caused a change, what was given up on, and the change history as stored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -44,4 +47,76 @@ pub struct SkippedChange {
     pub reason: String,
     /// The failure, on one line.
     pub error: String,
+}
+
+/// What a batch's changes were made for: the stream's events, or one of trailsync's listings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// CloudTrail events asked for the fetch.
+    #[default]
+    Event,
+    /// The periodic full listing (`reconcile_interval`).
+    Reconcile,
+    /// The full sync.
+    FullSync,
+}
+
+impl Trigger {
+    /// The `cause` column's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Event => "event",
+            Trigger::Reconcile => "reconcile",
+            Trigger::FullSync => "full_sync",
+        }
+    }
+}
+
+/// Why a batch's changes happened, for the change history: what triggered them, and for each
+/// resource (table, id) the events coalesced into its fetch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attribution {
+    pub trigger: Trigger,
+    pub events: HashMap<(&'static str, String), Vec<Arc<EventCause>>>,
+}
+
+/// A filter over the change history, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeQuery {
+    pub source: Option<String>,
+    pub table: Option<String>,
+    pub resource_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// A principal ARN: changes any of whose events it made.
+    pub principal: Option<String>,
+    pub limit: usize,
+}
+
+/// One row of `trailsync_changes`: a change applied to one resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeRecord {
+    pub change_id: String,
+    /// When the change was committed.
+    pub changed_at: DateTime<Utc>,
+    /// When the new state was observed (the fetch's start).
+    pub sync_time: Option<DateTime<Utc>>,
+    pub source_name: String,
+    pub table_name: String,
+    pub resource_id: Option<String>,
+    pub arn: Option<String>,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    /// `created`, `updated` or `deleted`.
+    pub action: String,
+    /// `{column: {"old": .., "new": ..}}` for each top-level column that changed.
+    pub changes: serde_json::Value,
+    /// `{child_table: {"added": n, "removed": n, "changed": n}}`.
+    pub children: serde_json::Value,
+    /// `event`, `reconcile` or `full_sync`.
+    pub cause: String,
+    /// Every event coalesced into the change.
+    pub events: serde_json::Value,
+    /// The most recent event's principal and source address.
+    pub principal_arn: Option<String>,
+    pub source_ip: Option<String>,
 }

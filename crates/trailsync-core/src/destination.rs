@@ -8,19 +8,27 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use trailsync_catalog::{Deletion, Resource, Table, Value};
 
-use crate::{BoxError, Position, SkippedChange};
+use crate::{
+    Attribution, BoxError, ChangeQuery, ChangeRecord, LeaseLost, Leases, Position, SkippedChange,
+};
 
-/// A database trailsync keeps its inventory in. Implemented by `trailsync-destination`, whose
-/// crate docs spell out the guarantees.
+/// A database trailsync keeps its inventory in, and the [`Leases`] of the workers writing to it.
+/// Implemented by `trailsync-destination`, whose crate docs spell out the guarantees.
 #[async_trait]
-pub trait Destination: Send + Sync {
+pub trait Destination: Leases + Send + Sync {
     /// Creates missing tables and adds missing columns from the catalog; never drops data.
     /// Also creates trailsync's own tables (checkpoints, skipped changes). Parents and children may come in any order.
     async fn migrate(&self, tables: &[&'static Table]) -> Result<(), DestinationError>;
 
     /// Applies one batch atomically, in one transaction: child replacement and upserts, then
-    /// deletes, then skipped changes, then checkpoints. On error nothing of the batch is kept. When a batch writes one
-    /// row twice the last write wins; a resource both written and deleted ends deleted.
+    /// deletes, then skipped changes, then checkpoints. On error nothing of the batch is kept.
+    /// When a batch writes one row twice the last write wins; a resource both written and
+    /// deleted ends deleted.
+    ///
+    /// Never a step back: a stored row whose `_cq_sync_time` is later than the batch's (a newer
+    /// observation committed by another worker) is neither overwritten nor deleted, and a
+    /// checkpoint whose epoch is no longer its lease's fails the batch with [`LeaseLost`]
+    /// (see [`DestinationError::lease_lost`]).
     async fn write(&self, batch: &WriteBatch) -> Result<WriteSummary, DestinationError>;
 
     /// Deletes the rows of `table` written by `source` before `before` (their `_cq_sync_time`
@@ -41,6 +49,17 @@ pub trait Destination: Send + Sync {
         source: &str,
         stream_arn: &str,
     ) -> Result<HashMap<String, Position>, DestinationError>;
+
+    /// The change history (`trailsync_changes`) matching `query`, newest first.
+    async fn changes(&self, query: &ChangeQuery) -> Result<Vec<ChangeRecord>, DestinationError>;
+
+    /// Deletes up to `limit` history rows committed before `before`; returns how many. Called
+    /// repeatedly until it returns less than `limit`, so that no transaction grows large.
+    async fn prune_changes(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, DestinationError>;
 }
 
 /// Everything one transaction applies.
@@ -55,6 +74,10 @@ pub struct WriteBatch {
     /// Changes given up on, recorded in `trailsync_skipped` (at `sync_time`).
     pub skipped: Vec<SkippedChange>,
     pub checkpoints: Vec<Checkpoint>,
+    /// Record each resource change in `trailsync_changes` (with its old and new values).
+    pub history: bool,
+    /// What caused the changes, for the history.
+    pub attribution: Attribution,
 }
 
 impl WriteBatch {
@@ -67,6 +90,8 @@ impl WriteBatch {
             deletes: Vec::new(),
             skipped: Vec::new(),
             checkpoints: Vec::new(),
+            history: false,
+            attribution: Attribution::default(),
         }
     }
 
@@ -78,13 +103,16 @@ impl WriteBatch {
     }
 }
 
-/// How far one shard of a stream has been applied. Upserted: the last one written wins.
+/// How far one shard of a stream has been applied, written by the holder of its lease.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Checkpoint {
     pub source_name: String,
     pub stream_arn: String,
     pub shard_id: String,
     pub position: Position,
+    /// The epoch of the writer's lease: the write fails unless it is still the stored one (or
+    /// newer, on a destination that does not keep the leases).
+    pub epoch: u64,
 }
 
 /// What a committed batch changed.
@@ -205,6 +233,9 @@ pub enum ErrorKind {
     /// The database will refuse this whatever we wait for: a batch it rejects, a schema it
     /// cannot migrate, a connection string it cannot use. Stop with a message.
     Refused,
+    /// A checkpoint's lease passed to another worker: write the batch again without it, and
+    /// stop reading that shard.
+    LeaseLost,
 }
 
 /// Why a destination call failed. Nothing of a failed [`Destination::write`] was committed.
@@ -234,17 +265,53 @@ impl DestinationError {
         self.kind == ErrorKind::Unavailable
     }
 
+    /// A checkpoint of the batch named a lease epoch that is no longer current.
+    pub fn lease_lost(lost: LeaseLost) -> DestinationError {
+        DestinationError::new(ErrorKind::LeaseLost, lost)
+    }
+
+    /// Which lease was lost, when that is what failed.
+    pub fn lost_lease(&self) -> Option<&LeaseLost> {
+        self.downcast_ref()
+    }
+
     /// The destination's own error, for callers that know its type.
     pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
-        self.error.downcast_ref()
+        match self.error.downcast_ref::<Named>() {
+            Some(named) => named.error.downcast_ref(),
+            None => self.error.downcast_ref(),
+        }
     }
 
     /// The error of one of several destinations, named: `destination inventory: ...`.
     pub fn named(self, name: &str) -> DestinationError {
         DestinationError {
             kind: self.kind,
-            error: format!("destination {name}: {}", self.error).into(),
+            error: Box::new(Named {
+                name: name.to_string(),
+                error: self.error,
+            }),
         }
+    }
+}
+
+/// An error of one destination among several: its message prefixed with the name, its cause
+/// chain (and type, for [`DestinationError::downcast_ref`]) kept.
+#[derive(Debug)]
+struct Named {
+    name: String,
+    error: BoxError,
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "destination {}: {}", self.name, self.error)
+    }
+}
+
+impl std::error::Error for Named {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 
@@ -285,6 +352,17 @@ mod tests {
             assert_eq!(mode.as_str().parse(), Ok(mode));
         }
         assert!("upsert".parse::<WriteMode>().is_err());
+    }
+
+    #[test]
+    fn a_named_error_keeps_its_cause() {
+        let lost = LeaseLost {
+            shard_id: "shardId-000000000001".into(),
+            epoch: 3,
+        };
+        let named = DestinationError::lease_lost(lost.clone()).named("inventory");
+        assert_eq!(named.kind(), ErrorKind::LeaseLost);
+        assert_eq!(named.lost_lease(), Some(&lost));
     }
 
     #[test]

@@ -213,6 +213,10 @@ pub trait Inventory: Send + Sync {
     async fn refresh_locations(&self) -> Option<Vec<Location>> {
         None
     }
+
+    /// How many workers share the AWS accounts now: each paces its calls to its share, so a
+    /// fleet of N does not call an account N times harder than one worker.
+    fn share_with(&self, _workers: usize) {}
 }
 
 #[cfg(test)]

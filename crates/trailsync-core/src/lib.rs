@@ -9,7 +9,8 @@
 //! - [`ShardSource`] / [`ShardReader`] (implemented by `trailsync-aws`): the shards of a Kinesis
 //!   stream and their [`Record`]s, ordered by [`SequenceNumber`].
 //! - [`Destination`] (implemented by `trailsync-destination`): a database that applies one
-//!   [`WriteBatch`] per transaction, the rows together with the [`Checkpoint`]s they complete.
+//!   [`WriteBatch`] per transaction, the rows together with the [`Checkpoint`]s they complete,
+//!   and keeps the shard and job [`Leases`] that let several workers share a stream.
 //!
 //! ```text
 //! ShardSource --Record--> engine --ids--> Inventory
@@ -20,14 +21,19 @@
 mod change;
 mod destination;
 mod inventory;
+mod lease;
 mod stream;
 
-pub use change::{EventCause, SkippedChange};
+pub use change::{Attribution, ChangeQuery, ChangeRecord, EventCause, SkippedChange, Trigger};
 pub use destination::{
     Checkpoint, Destination, DestinationError, DestinationKind, ErrorKind, UnknownDestinationKind,
     UnknownWriteMode, WriteBatch, WriteMode, WriteSummary,
 };
 pub use inventory::{FetchError, FetchErrorKind, Fetched, Inventory, Location};
+pub use lease::{
+    FleetView, Grant, Held, JobGrant, JobLease, LeaseLost, LeaseScope, Leases, ShardClaim,
+    ShardLease, Worker, WorkerLease,
+};
 pub use stream::{
     Position, Record, SequenceNumber, ShardInfo, ShardRead, ShardReader, ShardSource, StreamError,
     UnknownPosition,

@@ -140,6 +140,8 @@ async fn run(
             stream_arn: STREAM_ARN.to_string(),
             shard_id: "shardId-000000000000".to_string(),
             position: Position::After(SequenceNumber::new(format!("{:056}", i)).expect("digits")),
+            // No lease: the first commit creates the checkpoint row at epoch 0.
+            epoch: 0,
         });
         let commit = Instant::now();
         destination.write(&batch).await?;

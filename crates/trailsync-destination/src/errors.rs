@@ -23,6 +23,10 @@ pub enum Operation {
     DeleteStale,
     WriteCheckpoint,
     ReadCheckpoints,
+    /// Taking, renewing or releasing a lease, or reading the fleet.
+    Lease,
+    /// Reading the stored rows a batch replaces.
+    ReadStored,
 }
 
 impl Operation {
@@ -42,6 +46,8 @@ impl Operation {
             Operation::DeleteStale => "delete stale rows from",
             Operation::WriteCheckpoint => "write checkpoints to",
             Operation::ReadCheckpoints => "read checkpoints from",
+            Operation::Lease => "update leases in",
+            Operation::ReadStored => "read stored rows of",
         }
     }
 }
@@ -138,6 +144,10 @@ pub enum Error {
         after: std::time::Duration,
     },
 
+    /// A checkpoint's lease passed to another worker; nothing of the batch was kept.
+    #[error(transparent)]
+    LeaseLost(#[from] trailsync_core::LeaseLost),
+
     /// The blocking task running a SQLite call was cancelled or panicked.
     #[error("sqlite: {context}: background task failed: {error}")]
     Task {
@@ -157,6 +167,7 @@ impl Error {
             Error::InvalidConnectionString { .. }
             | Error::InvalidBatch { .. }
             | Error::InvalidCheckpoint { .. }
+            | Error::LeaseLost(_)
             | Error::Migration { .. } => false,
         }
     }
@@ -218,6 +229,9 @@ pub(crate) fn describe_postgres(error: &tokio_postgres::Error) -> String {
 
 impl From<Error> for trailsync_core::DestinationError {
     fn from(error: Error) -> Self {
+        if let Error::LeaseLost(lost) = error {
+            return trailsync_core::DestinationError::lease_lost(lost);
+        }
         let kind = if error.is_retryable() {
             ErrorKind::Unavailable
         } else {

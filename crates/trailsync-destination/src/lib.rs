@@ -6,6 +6,14 @@
 //! - **One batch, one transaction.** [`Destination::write`] applies upserts, deletes and stream
 //!   checkpoints together or not at all, so a checkpoint never runs ahead of the rows it covers
 //!   and a crash at any moment loses no change (records after the checkpoint are read again).
+//! - **Never a step back.** A batch first reads (and on PostgreSQL locks) the stored rows it
+//!   replaces; a stored row observed later than the batch (`_cq_sync_time`) is neither
+//!   overwritten nor deleted. Each checkpoint is written only if its lease epoch is still the
+//!   stored one, else the batch fails with [`trailsync_core::LeaseLost`]: a worker that lost a
+//!   shard cannot move its checkpoint, and checkpoints only move forward.
+//! - **Leases** ([`trailsync_core::Leases`]) live in `_trailsync_checkpoints` beside the
+//!   positions, with `_trailsync_workers` and `_trailsync_jobs`; see [`own`] for every table
+//!   trailsync keeps of its own.
 //! - **Children are replaced with their parent.** For each [`ChildRows`](trailsync_catalog::ChildRows)
 //!   of a resource, the rows the database held under that parent (and below them, at any depth)
 //!   are deleted before the new ones are inserted. Child tables the resource does not list are
@@ -48,6 +56,9 @@
 //! ```
 
 mod errors;
+mod history;
+mod lease;
+pub mod own;
 mod plan;
 pub mod postgres;
 mod sql;
@@ -96,12 +107,22 @@ fn positions(
 struct Tally(WriteSummary);
 
 impl Tally {
-    fn add(&mut self, effect: plan::Effect, rows: u64) {
+    /// Counts a step's rows; a checkpoint that changed nothing means its lease was lost, and
+    /// fails the transaction.
+    fn add(&mut self, effect: plan::Effect<'_>, rows: u64) -> Result<(), Error> {
         match effect {
             plan::Effect::Upserted => self.0.rows_upserted += rows,
             plan::Effect::Deleted => self.0.rows_deleted += rows,
             plan::Effect::Uncounted => {}
+            plan::Effect::Checkpoint { shard_id, epoch } if rows == 0 => {
+                return Err(Error::LeaseLost(trailsync_core::LeaseLost {
+                    shard_id: shard_id.to_string(),
+                    epoch,
+                }));
+            }
+            plan::Effect::Checkpoint { .. } => {}
         }
+        Ok(())
     }
 }
 

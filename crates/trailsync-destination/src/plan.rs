@@ -5,7 +5,7 @@
 //! order of steps — so the SQLite and PostgreSQL modules only execute [`Step`]s inside one
 //! transaction and bind [`Param`]s.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -13,6 +13,9 @@ use trailsync_catalog::{ColumnType, Deletion, Resource, Row, Table, Value};
 use uuid::Uuid;
 
 use crate::errors::{Context, Error, Operation};
+use crate::history::{self, Stored, StoredRow};
+use crate::lease::Statements;
+use crate::own::{CHANGES, CHECKPOINTS, SKIPPED};
 use crate::sql::{self, Dialect, Scope};
 use trailsync_core::{Position, WriteBatch, WriteMode};
 
@@ -20,24 +23,32 @@ use trailsync_core::{Position, WriteBatch, WriteMode};
 const MAX_DEPTH: usize = 16;
 
 /// One value to bind. Borrowed from the batch where it can be, so planning copies no data.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Param<'a> {
     Value(&'a Value),
+    /// A value the plan made (a history row).
+    Owned(Value),
     Text(&'a str),
     /// A shard position, bound as its stored text.
     Position(&'a Position),
     Uuid(Uuid),
     Timestamp(DateTime<Utc>),
+    BigInt(i64),
     Null,
 }
 
-/// What a step's affected-row count adds to.
+/// What a step's affected-row count adds to, or must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Effect {
+pub(crate) enum Effect<'a> {
     Upserted,
     Deleted,
-    /// Replaced child rows and checkpoints: bookkeeping, not changes to report.
+    /// Replaced child rows and skipped changes: bookkeeping, not changes to report.
     Uncounted,
+    /// A checkpoint: one row, or none when the writer's lease was lost (the batch then fails).
+    Checkpoint {
+        shard_id: &'a str,
+        epoch: u64,
+    },
 }
 
 /// One statement with its parameters.
@@ -46,7 +57,7 @@ pub(crate) struct Step<'a> {
     pub sql: String,
     pub params: Vec<Param<'a>>,
     pub context: Context,
-    pub effect: Effect,
+    pub effect: Effect<'a>,
 }
 
 /// The tables migrated through this destination: deletes reach their children through it.
@@ -129,15 +140,149 @@ impl Known {
     }
 }
 
+/// What a read is for, so that its rows land in the right part of [`Stored`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// The stored parents a batch upserts (locked on PostgreSQL until the commit).
+    Parents,
+    /// Their child rows, for the history.
+    Children,
+    /// The rows a deletion removes, for the history.
+    Deleted,
+}
+
+/// A read a batch makes first, inside its transaction: every column of `table`'s rows.
+#[derive(Debug)]
+pub(crate) struct Read<'a> {
+    pub step: Step<'a>,
+    pub table: &'static Table,
+    pub purpose: Purpose,
+}
+
+impl Stored {
+    /// Files the rows one read returned.
+    pub(crate) fn add(&mut self, read: &Read<'_>, rows: Vec<StoredRow>) {
+        match read.purpose {
+            Purpose::Parents => {
+                self.parents.extend(rows.into_iter().map(|r| (r.cq_id, r)));
+            }
+            Purpose::Children => {
+                for row in rows {
+                    if let Some(parent) = row.parent_id {
+                        self.children
+                            .entry((read.table.name, parent))
+                            .or_default()
+                            .push(row);
+                    }
+                }
+            }
+            Purpose::Deleted => self
+                .deleted
+                .extend(rows.into_iter().map(|r| (read.table, r))),
+        }
+    }
+}
+
+/// The reads a keyed batch makes first: the stored parents it upserts (their sync times decide
+/// whether the batch is newer; on PostgreSQL they stay locked until the commit, so that two
+/// writers of one resource take turns), and, when it records history, their child rows and
+/// the rows its deletions remove.
+pub(crate) fn reads<'a>(dialect: Dialect, mode: WriteMode, batch: &'a WriteBatch) -> Vec<Read<'a>> {
+    if !mode.is_keyed() {
+        return Vec::new();
+    }
+    let mut parents: BTreeMap<&'static str, (&'static Table, Vec<Uuid>)> = BTreeMap::new();
+    let mut children: BTreeMap<&'static str, (&'static Table, Vec<Uuid>)> = BTreeMap::new();
+    for resource in &batch.upserts {
+        let row = &resource.row;
+        parents
+            .entry(row.table.name)
+            .or_insert((row.table, Vec::new()))
+            .1
+            .push(row.cq_id);
+        if batch.history {
+            for child in &resource.children {
+                children
+                    .entry(child.table.name)
+                    .or_insert((child.table, Vec::new()))
+                    .1
+                    .push(row.cq_id);
+            }
+        }
+    }
+    let mut reads = Vec::new();
+    for (purpose, column, groups) in [
+        (Purpose::Parents, "_cq_id", parents),
+        (Purpose::Children, "_cq_parent_id", children),
+    ] {
+        for (_, (table, mut ids)) in groups {
+            // One order for every writer, so that row locks are taken without deadlocking.
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in sql::chunks(dialect, &ids, 1) {
+                let lock = purpose == Purpose::Parents;
+                reads.push(Read {
+                    step: Step {
+                        sql: sql::select_rows_in(dialect, table, column, chunk.len(), lock),
+                        params: chunk.iter().map(|id| Param::Uuid(*id)).collect(),
+                        context: Context::new(Operation::ReadStored, table.name),
+                        effect: Effect::Uncounted,
+                    },
+                    table,
+                    purpose,
+                });
+            }
+        }
+    }
+    if batch.history {
+        for deletion in &batch.deletes {
+            let Ok(filter) = checked_filter(deletion.table, &deletion.filter) else {
+                // The write itself reports it.
+                continue;
+            };
+            let mut condition = String::new();
+            let next = sql::equal_all(
+                dialect,
+                filter.iter().map(|(c, v)| (*c, is_null(v))),
+                1,
+                &mut condition,
+            );
+            sql::not_after(dialect, next, &mut condition);
+            let mut params: Vec<Param<'a>> = deletion
+                .filter
+                .iter()
+                .filter(|(_, v)| !is_null(v))
+                .map(|(_, v)| Param::Value(v))
+                .collect();
+            params.push(Param::Timestamp(batch.sync_time));
+            reads.push(Read {
+                step: Step {
+                    sql: sql::select_rows(deletion.table, &condition),
+                    params,
+                    context: Context::new(Operation::ReadStored, deletion.table.name),
+                    effect: Effect::Uncounted,
+                },
+                table: deletion.table,
+                purpose: Purpose::Deleted,
+            });
+        }
+    }
+    reads
+}
+
 /// The statements applying `batch`: child replacement, upserts, deletes, then checkpoints.
 ///
 /// Upserts come before deletes, so a batch that both writes and deletes a resource ends without
-/// it; callers coalesce per resource and should not send both.
+/// it; callers coalesce per resource and should not send both. A resource whose stored row is
+/// newer than the batch (see [`Stored`]) is left alone, children included, and a deletion only
+/// removes rows observed no later than the batch.
 pub(crate) fn write<'a>(
     dialect: Dialect,
     mode: WriteMode,
     known: &Known,
     batch: &'a WriteBatch,
+    stored: &Stored,
+    statements: &Statements,
 ) -> Result<Vec<Step<'a>>, Error> {
     let keyed = mode.is_keyed();
     let mut known = known.clone();
@@ -150,8 +295,16 @@ pub(crate) fn write<'a>(
 
     let resources: Vec<&Resource> = if keyed {
         last_per_key(batch.upserts.iter(), |r| &r.row)
+            .into_iter()
+            .filter(|r| !stored.is_newer(&r.row.cq_id, batch.sync_time))
+            .collect()
     } else {
         batch.upserts.iter().collect()
+    };
+    let history = if keyed {
+        history::changes(batch, &resources, stored)
+    } else {
+        Vec::new()
     };
     let mut parents = Grouped::default();
     let mut children = Grouped::default();
@@ -215,11 +368,32 @@ pub(crate) fn write<'a>(
     children.insert_steps(dialect, batch, keyed, operation, &mut steps);
 
     for deletion in &batch.deletes {
-        delete_steps(dialect, &known, deletion, &mut steps)?;
+        let observed = keyed.then_some(&batch.sync_time);
+        delete_steps(dialect, &known, deletion, observed, &mut steps)?;
     }
     skipped_steps(dialect, batch, &mut steps);
-    checkpoint_steps(dialect, batch, &mut steps);
+    history_steps(dialect, history, &mut steps);
+    checkpoint_steps(statements, batch, &mut steps);
     Ok(steps)
+}
+
+/// Rows of `trailsync_changes`.
+fn history_steps(dialect: Dialect, rows: Vec<history::ChangeRow>, steps: &mut Vec<Step<'_>>) {
+    let width = CHANGES.columns.len();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let size = sql::chunk_sizes(dialect, rows.len(), width)
+            .first()
+            .copied()
+            .unwrap_or(1);
+        let chunk: Vec<_> = rows.by_ref().take(size.max(1)).collect();
+        steps.push(Step {
+            sql: sql::insert_own(dialect, &CHANGES, chunk.len()),
+            params: chunk.into_iter().flatten().map(Param::Owned).collect(),
+            context: Context::new(Operation::Insert, CHANGES.name),
+            effect: Effect::Uncounted,
+        });
+    }
 }
 
 /// Rows of `trailsync_skipped`, stamped with the batch's time and source.
@@ -246,17 +420,19 @@ fn skipped_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec<St
         steps.push(Step {
             sql: sql::insert_skipped(dialect, chunk.len()),
             params,
-            context: Context::new(Operation::Insert, sql::SKIPPED_TABLE),
+            context: Context::new(Operation::Insert, SKIPPED.name),
             effect: Effect::Uncounted,
         });
     }
 }
 
-/// Statements deleting `deletion`'s rows and, first, every row below them.
+/// Statements deleting `deletion`'s rows and, first, every row below them; with `observed`,
+/// only rows whose `_cq_sync_time` is not later (a newer observation stays).
 fn delete_steps<'a>(
     dialect: Dialect,
     known: &Known,
     deletion: &'a Deletion,
+    observed: Option<&'a DateTime<Utc>>,
     steps: &mut Vec<Step<'a>>,
 ) -> Result<(), Error> {
     let table = deletion.table;
@@ -268,18 +444,22 @@ fn delete_steps<'a>(
     }
     let filter = checked_filter(table, &deletion.filter)?;
     let mut condition = String::new();
-    sql::equal_all(
+    let next = sql::equal_all(
         dialect,
         filter.iter().map(|(c, v)| (*c, is_null(v))),
         1,
         &mut condition,
     );
-    let params: Vec<Param<'a>> = deletion
+    let mut params: Vec<Param<'a>> = deletion
         .filter
         .iter()
         .filter(|(_, v)| !is_null(v))
         .map(|(_, v)| Param::Value(v))
         .collect();
+    if let Some(observed) = observed {
+        sql::not_after(dialect, next, &mut condition);
+        params.push(Param::Timestamp(*observed));
+    }
     cascade(
         dialect,
         known,
@@ -351,8 +531,8 @@ fn cascade<'a>(
     });
 }
 
-fn checkpoint_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec<Step<'a>>) {
-    // The last checkpoint of a shard wins, as ON CONFLICT cannot touch one row twice.
+/// One statement per shard (its last checkpoint in the batch), each fenced by the lease epoch.
+fn checkpoint_steps<'a>(statements: &Statements, batch: &'a WriteBatch, steps: &mut Vec<Step<'a>>) {
     let mut seen = HashSet::new();
     let mut checkpoints: Vec<_> = batch
         .checkpoints
@@ -362,24 +542,22 @@ fn checkpoint_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec
         .collect();
     checkpoints.reverse();
     let now = Utc::now();
-    for chunk in sql::chunks(dialect, &checkpoints, sql::CHECKPOINT_WIDTH) {
-        let params = chunk
-            .iter()
-            .flat_map(|c| {
-                [
-                    Param::Text(&c.source_name),
-                    Param::Text(&c.stream_arn),
-                    Param::Text(&c.shard_id),
-                    Param::Position(&c.position),
-                    Param::Timestamp(now),
-                ]
-            })
-            .collect();
+    for checkpoint in checkpoints {
         steps.push(Step {
-            sql: sql::upsert_checkpoints(dialect, chunk.len()),
-            params,
-            context: Context::new(Operation::WriteCheckpoint, sql::CHECKPOINT_TABLE),
-            effect: Effect::Uncounted,
+            sql: statements.checkpoint.clone(),
+            params: vec![
+                Param::Text(&checkpoint.source_name),
+                Param::Text(&checkpoint.stream_arn),
+                Param::Text(&checkpoint.shard_id),
+                Param::Position(&checkpoint.position),
+                Param::Timestamp(now),
+                Param::BigInt(i64::try_from(checkpoint.epoch).unwrap_or(i64::MAX)),
+            ],
+            context: Context::new(Operation::WriteCheckpoint, CHECKPOINTS.name),
+            effect: Effect::Checkpoint {
+                shard_id: &checkpoint.shard_id,
+                epoch: checkpoint.epoch,
+            },
         });
     }
 }

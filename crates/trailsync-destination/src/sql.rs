@@ -11,28 +11,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use trailsync_catalog::{CQ_COLUMNS, Column, ColumnType, Table};
 
-/// The table that holds stream checkpoints, beside the data tables.
-pub(crate) const CHECKPOINT_TABLE: &str = "_trailsync_checkpoints";
+use crate::own::SKIPPED;
 
-/// The table of changes given up on (`trailsync_skipped`): one row per event and resource.
-pub(crate) const SKIPPED_TABLE: &str = "trailsync_skipped";
-
-/// Its columns, in insert order.
-const SKIPPED_COLUMNS: [(&str, ColumnType); 10] = [
-    ("skipped_at", ColumnType::Timestamp),
-    ("source_name", ColumnType::Text),
-    ("table_name", ColumnType::Text),
-    ("resource_id", ColumnType::Text),
-    ("account_id", ColumnType::Text),
-    ("region", ColumnType::Text),
-    ("event_id", ColumnType::Text),
-    ("event_name", ColumnType::Text),
-    ("reason", ColumnType::Text),
-    ("error", ColumnType::Text),
-];
-
-/// Parameters per row of [`insert_skipped`].
-pub(crate) const SKIPPED_WIDTH: usize = SKIPPED_COLUMNS.len();
+/// Parameters per row of [`insert_skipped`]: every column of `trailsync_skipped`.
+pub(crate) const SKIPPED_WIDTH: usize = SKIPPED.columns.len();
 
 /// The longest identifier PostgreSQL keeps (longer ones are silently truncated).
 const MAX_IDENTIFIER: usize = 63;
@@ -115,7 +97,7 @@ pub(crate) fn quote(name: &str) -> String {
     out
 }
 
-fn push_quoted(out: &mut String, name: &str) {
+pub(crate) fn push_quoted(out: &mut String, name: &str) {
     out.push('"');
     for ch in name.chars() {
         if ch == '"' {
@@ -126,7 +108,7 @@ fn push_quoted(out: &mut String, name: &str) {
     out.push('"');
 }
 
-fn push_list<'a>(out: &mut String, names: impl IntoIterator<Item = &'a str>) {
+pub(crate) fn push_list<'a>(out: &mut String, names: impl IntoIterator<Item = &'a str>) {
     for (i, name) in names.into_iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
@@ -310,6 +292,60 @@ pub(crate) fn equal_all(
     n
 }
 
+/// ` AND "_cq_sync_time" <= ?n`: rows observed no later than the parameter.
+pub(crate) fn not_after(dialect: Dialect, n: usize, sql: &mut String) {
+    sql.push_str(" AND \"_cq_sync_time\" <= ");
+    dialect.param(sql, n);
+}
+
+/// Every column of the rows of `table` whose `column` is one of `count` parameters; with
+/// `lock`, on PostgreSQL, locked until the transaction ends.
+pub(crate) fn select_rows_in(
+    dialect: Dialect,
+    table: &Table,
+    column: &str,
+    count: usize,
+    lock: bool,
+) -> String {
+    let mut condition = String::new();
+    push_quoted(&mut condition, column);
+    condition.push_str(" IN (");
+    for n in 1..=count {
+        if n > 1 {
+            condition.push_str(", ");
+        }
+        dialect.param(&mut condition, n);
+    }
+    condition.push(')');
+    let mut sql = select_rows(table, &condition);
+    if lock && dialect == Dialect::Postgres {
+        sql.push_str(" FOR UPDATE");
+    }
+    sql
+}
+
+/// Every column (bookkeeping first, then data, as declared) of the rows matching `condition`.
+pub(crate) fn select_rows(table: &Table, condition: &str) -> String {
+    let mut sql = String::from("SELECT ");
+    push_list(&mut sql, table.all_columns().map(|c| c.name));
+    sql.push_str(" FROM ");
+    push_quoted(&mut sql, table.name);
+    sql.push_str(" WHERE ");
+    sql.push_str(condition);
+    sql
+}
+
+/// Inserts `rows` rows of an own table, every column in its declared order.
+pub(crate) fn insert_own(dialect: Dialect, table: &crate::own::OwnTable, rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO ");
+    push_quoted(&mut sql, table.name);
+    sql.push_str(" (");
+    push_list(&mut sql, table.columns.iter().map(|c| c.name));
+    sql.push_str(") VALUES ");
+    push_tuples(&mut sql, dialect, rows, table.columns.len());
+    sql
+}
+
 /// `"_cq_source_name" = ?1 AND "_cq_sync_time" < ?2`, then the filter from `?3`.
 pub(crate) fn stale_condition(
     dialect: Dialect,
@@ -385,87 +421,22 @@ pub(crate) fn delete(table: &str, condition: &str) -> String {
     sql
 }
 
-/// trailsync's own tables, beside the data tables: (table, statement) pairs creating them and
-/// their indexes if missing. Run at connect and at every migration.
-pub(crate) fn own_tables(dialect: Dialect) -> Vec<(&'static str, String)> {
-    let mut statements = vec![(CHECKPOINT_TABLE, create_checkpoint_table(dialect))];
-    statements.extend(
-        create_skipped_table(dialect)
-            .into_iter()
-            .map(|sql| (SKIPPED_TABLE, sql)),
-    );
-    statements
-}
-
-fn create_checkpoint_table(dialect: Dialect) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {} (\"source_name\" {text} NOT NULL, \"stream_arn\" {text} NOT NULL, \
-         \"shard_id\" {text} NOT NULL, \"sequence_number\" {text} NOT NULL, \"updated_at\" {time} NOT NULL, \
-         PRIMARY KEY (\"source_name\", \"stream_arn\", \"shard_id\"))",
-        quote(CHECKPOINT_TABLE),
-        text = dialect.column_type(ColumnType::Text),
-        time = dialect.column_type(ColumnType::Timestamp),
-    )
-}
-
-/// `trailsync_skipped` and its index on time (an append-only log, read newest first).
-pub(crate) fn create_skipped_table(dialect: Dialect) -> [String; 2] {
-    let mut sql = String::from("CREATE TABLE IF NOT EXISTS ");
-    push_quoted(&mut sql, SKIPPED_TABLE);
-    sql.push_str(" (");
-    for (i, (name, ty)) in SKIPPED_COLUMNS.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        push_quoted(&mut sql, name);
-        sql.push(' ');
-        sql.push_str(dialect.column_type(*ty));
-        if matches!(*name, "skipped_at" | "source_name" | "table_name") {
-            sql.push_str(" NOT NULL");
-        }
-    }
-    sql.push(')');
-    let mut index = String::from("CREATE INDEX IF NOT EXISTS ");
-    push_quoted(&mut index, &object_name(SKIPPED_TABLE, "at"));
-    index.push_str(" ON ");
-    push_quoted(&mut index, SKIPPED_TABLE);
-    index.push_str(" (\"skipped_at\")");
-    [sql, index]
-}
-
-/// Inserts `rows` skipped changes, columns in the order of [`SKIPPED_COLUMNS`].
+/// Inserts `rows` skipped changes, columns in the order of [`SKIPPED`]'s declaration.
 pub(crate) fn insert_skipped(dialect: Dialect, rows: usize) -> String {
     let mut sql = String::from("INSERT INTO ");
-    push_quoted(&mut sql, SKIPPED_TABLE);
+    push_quoted(&mut sql, SKIPPED.name);
     sql.push_str(" (");
-    push_list(&mut sql, SKIPPED_COLUMNS.iter().map(|(name, _)| *name));
+    push_list(&mut sql, SKIPPED.columns.iter().map(|c| c.name));
     sql.push_str(") VALUES ");
     push_tuples(&mut sql, dialect, rows, SKIPPED_WIDTH);
     sql
 }
 
-/// Parameters per checkpoint row of [`upsert_checkpoints`].
-pub(crate) const CHECKPOINT_WIDTH: usize = 5;
-
-/// Upserts `rows` checkpoints: source, stream, shard, sequence number, time.
-pub(crate) fn upsert_checkpoints(dialect: Dialect, rows: usize) -> String {
-    let mut sql = format!(
-        "INSERT INTO {} (\"source_name\", \"stream_arn\", \"shard_id\", \"sequence_number\", \"updated_at\") VALUES ",
-        quote(CHECKPOINT_TABLE)
-    );
-    push_tuples(&mut sql, dialect, rows, CHECKPOINT_WIDTH);
-    sql.push_str(
-        " ON CONFLICT (\"source_name\", \"stream_arn\", \"shard_id\") DO UPDATE SET \
-         \"sequence_number\" = excluded.\"sequence_number\", \"updated_at\" = excluded.\"updated_at\"",
-    );
-    sql
-}
-
+/// The committed position of each shard of one source and stream: `shard_id, sequence_number`.
 pub(crate) fn select_checkpoints(dialect: Dialect) -> String {
-    let mut sql = format!(
-        "SELECT \"shard_id\", \"sequence_number\" FROM {} WHERE ",
-        quote(CHECKPOINT_TABLE)
-    );
+    let mut sql = String::from("SELECT \"shard_id\", \"sequence_number\" FROM ");
+    push_quoted(&mut sql, crate::own::CHECKPOINTS.name);
+    sql.push_str(" WHERE ");
     equal_all(
         dialect,
         [("source_name", false), ("stream_arn", false)],

@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use trailsync_catalog::Table;
-use trailsync_core::{Destination, DestinationError, FetchError, Inventory, Location, WriteBatch};
+use trailsync_core::{Destination, DestinationError, FetchError, Inventory, Location, Trigger};
 
 use crate::progress::Progress;
 use crate::{Stats, SyncPlan};
@@ -172,7 +172,7 @@ async fn sync_one(
     let count = listed.resources.len() as u64;
     let mut resources = listed.resources.into_iter().peekable();
     while resources.peek().is_some() {
-        let mut batch = WriteBatch::new(plan.source_name.clone(), sync_time);
+        let mut batch = plan.batch(sync_time, Trigger::FullSync);
         batch.upserts = resources.by_ref().take(plan.batch_size.max(1)).collect();
         let summary = destination.write(&batch).await?;
         Stats::add(&stats.rows_upserted, summary.rows_upserted);

@@ -17,14 +17,17 @@
 //! [`Destination`]: trailsync_core::Destination
 
 pub mod fanout;
+pub mod fleet;
 pub mod full_sync;
 pub mod limits;
 mod plan;
 mod progress;
+pub mod retention;
 mod stats;
 pub mod stream;
 
 pub use fanout::{Fanout, Target};
+pub use fleet::Fleet;
 pub use plan::{Locations, SyncPlan};
-pub use stats::Stats;
+pub use stats::{LATENCY_BOUNDS, ShardProgress, Stats};
 pub use stream::{DefaultStart, RetryPolicy, StreamOptions};

@@ -1,9 +1,12 @@
 //! Client-side rate limiting: token buckets shaped like AWS's own, so that trailsync spends its
 //! request budget evenly instead of being throttled (and so that full sync, reconciliation and
-//! event re-fetches share one budget per account, region and service).
+//! event re-fetches share one budget per account, region and service). In a fleet each worker
+//! takes its share of the budget ([`RateLimiter::share_with`]), so that the fleet as a whole
+//! stays within what one worker would spend.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A token bucket's shape: how many requests may go at once, and how fast the bucket refills.
@@ -34,6 +37,14 @@ impl TokenBucket {
         }
     }
 
+    /// Reshapes the bucket (a fleet grew or shrank); tokens beyond the new burst are dropped.
+    pub fn resize(&mut self, size: BucketSize) {
+        if self.size != size {
+            self.size = size;
+            self.tokens = self.tokens.min(size.burst);
+        }
+    }
+
     /// Takes one token at `now`; returns how long to wait before using it (zero if it was there).
     pub fn reserve(&mut self, now: Instant) -> Duration {
         let rate = self.size.refill_per_second.max(f64::MIN_POSITIVE);
@@ -55,18 +66,41 @@ impl TokenBucket {
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<(String, &'static str), TokenBucket>>,
+    /// Workers sharing the budget (0 and 1 both mean alone).
+    workers: AtomicUsize,
 }
 
 impl RateLimiter {
-    /// Waits for a token of the bucket `(scope, name)`, created with `size` if new.
+    /// Shares every bucket among `workers` workers: each gets `1/workers` of the burst (at
+    /// least one call) and of the refill rate.
+    pub fn share_with(&self, workers: usize) {
+        let before = self.workers.swap(workers.max(1), Ordering::Relaxed).max(1);
+        if before != workers.max(1) {
+            tracing::info!(workers, "sharing the AWS request budget with the fleet");
+        }
+    }
+
+    /// `size` as this worker's share.
+    fn share_of(&self, size: BucketSize) -> BucketSize {
+        let workers = self.workers.load(Ordering::Relaxed).max(1) as f64;
+        BucketSize {
+            burst: (size.burst / workers).max(1.0),
+            refill_per_second: size.refill_per_second / workers,
+        }
+    }
+
+    /// Waits for a token of the bucket `(scope, name)`, created with `size` (this worker's
+    /// share of it) if new.
     pub async fn acquire(&self, scope: &str, name: &'static str, size: BucketSize) {
+        let size = self.share_of(size);
         let wait = match self.buckets.lock() {
             Ok(mut buckets) => {
                 let now = Instant::now();
-                buckets
+                let bucket = buckets
                     .entry((scope.to_string(), name))
-                    .or_insert_with(|| TokenBucket::new(size, now))
-                    .reserve(now)
+                    .or_insert_with(|| TokenBucket::new(size, now));
+                bucket.resize(size);
+                bucket.reserve(now)
             }
             // A poisoned lock only means another caller panicked; never block AWS calls on it.
             Err(_) => Duration::ZERO,
@@ -134,6 +168,40 @@ mod tests {
             bucket.reserve(start - Duration::from_secs(5)),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_fleet_of_four_gives_each_worker_a_quarter() {
+        let limiter = RateLimiter::default();
+        limiter.share_with(4);
+        assert_eq!(
+            limiter.share_of(EC2),
+            BucketSize {
+                burst: 25.0,
+                refill_per_second: 5.0
+            }
+        );
+        let tiny = BucketSize {
+            burst: 2.0,
+            refill_per_second: 1.0,
+        };
+        assert_eq!(
+            limiter.share_of(tiny).burst,
+            1.0,
+            "never less than one call"
+        );
+        limiter.share_with(0);
+        assert_eq!(limiter.share_of(EC2), EC2);
+        // A shrunk bucket keeps no more tokens than its new burst.
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(EC2, start);
+        bucket.resize(limiter.share_of(EC2));
+        limiter.share_with(4);
+        bucket.resize(limiter.share_of(EC2));
+        for _ in 0..25 {
+            assert_eq!(bucket.reserve(start), Duration::ZERO);
+        }
+        assert!(bucket.reserve(start) > Duration::ZERO);
     }
 
     #[tokio::test]

@@ -2,10 +2,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use trailsync_catalog::{Scope, Table};
-
-use trailsync_catalog::GLOBAL_REGION;
-use trailsync_core::Location;
+use chrono::{DateTime, Utc};
+use trailsync_catalog::{GLOBAL_REGION, Scope, Table};
+use trailsync_core::{Location, Trigger, WriteBatch};
 
 /// What one source syncs and where it writes: everything the engine needs from the config.
 #[derive(Clone, Debug)]
@@ -25,9 +24,19 @@ pub struct SyncPlan {
     pub batch_size: usize,
     /// How long to wait before re-checking a resource AWS said is gone (eventual consistency).
     pub not_found_retry_delay: Duration,
+    /// Record every change applied in `trailsync_changes` (`history.enabled`).
+    pub history: bool,
 }
 
 impl SyncPlan {
+    /// An empty transaction of this source at `sync_time`, its changes made for `trigger`.
+    pub fn batch(&self, sync_time: DateTime<Utc>, trigger: Trigger) -> WriteBatch {
+        let mut batch = WriteBatch::new(self.source_name.clone(), sync_time);
+        batch.history = self.history;
+        batch.attribution.trigger = trigger;
+        batch
+    }
+
     /// The selected top-level tables.
     pub fn top_level(&self) -> impl Iterator<Item = &'static Table> + '_ {
         self.tables.iter().copied().filter(|t| t.is_top_level())

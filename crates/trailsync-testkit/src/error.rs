@@ -127,6 +127,14 @@ pub enum TestkitError {
     #[error("private PostgreSQL server: {0}")]
     PostgresServer(String),
 
+    /// A test certificate or key could not be made.
+    #[error("cannot make the test {what}: {source}")]
+    Certificate {
+        what: &'static str,
+        #[source]
+        source: rcgen::Error,
+    },
+
     /// A Kinesis record or moto recording was not what the harness expects.
     #[error("cannot decode {what}: {reason}")]
     Decode { what: &'static str, reason: String },

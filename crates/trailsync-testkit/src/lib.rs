@@ -8,7 +8,8 @@
 //!   account, which moto keeps as a separate, initially empty world. [`Moto::start_recording`] and
 //!   [`Moto::recorded_calls`] count the AWS calls the code under test makes.
 //! - [`TestDatabase`]: a uniquely named database on the local PostgreSQL, dropped afterwards.
-//! - [`PostgresServer`]: a private PostgreSQL server a test may stop, restart or give TLS.
+//! - [`PostgresServer`]: a private PostgreSQL server a test may stop, restart or give TLS
+//!   ([`PostgresServer::start_tls`], with certificates from a [`TestCa`]).
 //! - [`CloudTrailPipe`]: Kinesis stream + CloudWatch Logs log group + subscription filter, the path
 //!   CloudTrail events take in production; [`CloudTrailPipe::send`] writes events into the log group
 //!   and moto delivers the gzip'd subscription payloads into the stream.
@@ -43,6 +44,7 @@ mod moto;
 mod pg_server;
 mod pipe;
 mod postgres;
+mod tls;
 
 pub use error::{BoxError, Result, TestkitError};
 pub use fault::{Fault, FaultProxy};
@@ -53,3 +55,4 @@ pub use pipe::{
     gzip, payload_events,
 };
 pub use postgres::{DEFAULT_ADMIN_URL, TestDatabase};
+pub use tls::{IssuedCert, TestCa};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Result, TestkitError};
+use crate::tls::IssuedCert;
 
 /// A running private server; stopped and deleted when dropped.
 #[derive(Debug)]
@@ -76,6 +77,18 @@ impl PostgresServer {
         Ok(server)
     }
 
+    /// A server with `ssl = on`, `cert` as its certificate and `pg_hba` as its whole
+    /// `pg_hba.conf`: `hostssl` lines alone make it refuse plain TCP connections; a `local` line
+    /// keeps [`PostgresServer::socket_url`] usable for set-up statements.
+    pub async fn start_tls(cert: &IssuedCert, pg_hba: &str) -> Result<PostgresServer> {
+        PostgresServer::start_with(vec!["ssl=on".into()], |data| {
+            cert.install(data)?;
+            let hba = data.join("pg_hba.conf");
+            std::fs::write(&hba, pg_hba).map_err(TestkitError::io("write", &hba))
+        })
+        .await
+    }
+
     /// The data folder (`postgresql.conf`, `pg_hba.conf` live here).
     pub fn data(&self) -> PathBuf {
         self.dir.join("data")
@@ -88,6 +101,16 @@ impl PostgresServer {
     /// A connection string for `database` as `postgres` over TCP on 127.0.0.1.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A key=value connection string for `database` as `postgres` over the server's Unix socket
+    /// (no TCP, so no TLS), for set-up statements whatever `pg_hba.conf` says of TCP.
+    pub fn socket_url(&self, database: &str) -> String {
+        format!(
+            "host={} port={} user=postgres dbname={database}",
+            self.dir.display(),
+            self.port
+        )
     }
 
     /// Stops the server at once (`-m fast`: sessions are cut, nothing half-written is kept).

@@ -7,5 +7,7 @@
 //! over this (and over the command modules that print things).
 
 mod source;
+mod status;
 
 pub use source::{Source, SourceError};
+pub use status::{FleetStatus, StatusError, change_history, fleet_status};

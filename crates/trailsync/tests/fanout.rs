@@ -48,6 +48,7 @@ fn checkpoints(pairs: &[(&str, &str)]) -> Vec<Checkpoint> {
             stream_arn: STREAM.into(),
             shard_id: (*shard).into(),
             position: position(sequence),
+            epoch: 0,
         })
         .collect()
 }
@@ -62,6 +63,110 @@ async fn open(store: &Store, mode: WriteMode) -> Box<dyn Destination> {
 
 fn ids(rows: &[common::InstanceRow]) -> Vec<&str> {
     rows.iter().map(|r| r.instance_id.as_str()).collect()
+}
+
+/// Leases live in the first destination; taking a shard fences it in every destination, so the
+/// previous owner's checkpoints are refused in all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_fences_every_destination_when_a_shard_changes_hands() {
+    use std::time::Duration;
+    use trailsync_core::{ErrorKind, LeaseScope, Leases, ShardClaim, Worker};
+
+    let lite = Store::sqlite();
+    let pg = Store::postgres().await;
+    let fanout = Fanout::new(vec![
+        Target {
+            name: "pg".into(),
+            destination: open(&pg, WriteMode::OverwriteDeleteStale).await,
+            mode: WriteMode::OverwriteDeleteStale,
+        },
+        Target {
+            name: "lite".into(),
+            destination: open(&lite, WriteMode::Overwrite).await,
+            mode: WriteMode::Overwrite,
+        },
+    ]);
+    fanout.migrate(&[instances()]).await.expect("migrate both");
+    let scope = LeaseScope {
+        source_name: SOURCE.into(),
+        stream_arn: STREAM.into(),
+    };
+    let worker = |name: &str| Worker {
+        id: format!("{name}:1:x"),
+        host: name.into(),
+        pid: 1,
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    let short = Duration::from_millis(300);
+    let grant = fanout
+        .acquire(
+            &scope,
+            &a,
+            ShardClaim {
+                shard_id: "shard-a",
+                parents: &[],
+                seen_epoch: None,
+                start: &position("1"),
+            },
+            short,
+        )
+        .await
+        .expect("acquire")
+        .expect("granted");
+    assert_eq!(grant.epoch, 1);
+    let mut batch = WriteBatch::new(SOURCE, Utc::now());
+    batch.checkpoints = checkpoints(&[("shard-a", "10")]);
+    batch.checkpoints[0].epoch = 1;
+    fanout.write(&batch).await.expect("A writes both");
+
+    // SQLite alone moved on further (as after a write that failed half way).
+    let mut ahead = WriteBatch::new(SOURCE, Utc::now());
+    ahead.checkpoints = checkpoints(&[("shard-a", "12")]);
+    ahead.checkpoints[0].epoch = 1;
+    open(&lite, WriteMode::Overwrite)
+        .await
+        .write(&ahead)
+        .await
+        .expect("sqlite alone");
+
+    tokio::time::sleep(short * 2).await;
+    let seen = fanout.view(&scope).await.expect("view").shards;
+    assert_eq!(
+        seen.len(),
+        1,
+        "leases are kept in the first destination only"
+    );
+    let grant = fanout
+        .acquire(
+            &scope,
+            &b,
+            ShardClaim {
+                shard_id: "shard-a",
+                parents: &[],
+                seen_epoch: Some(seen[0].epoch),
+                start: &position("1"),
+            },
+            short,
+        )
+        .await
+        .expect("acquire")
+        .expect("expired: B takes it");
+    assert_eq!(
+        (grant.epoch, grant.position),
+        (2, position("10")),
+        "the earliest of both"
+    );
+
+    // A's next checkpoint is refused, in the second destination too.
+    let mut late = WriteBatch::new(SOURCE, Utc::now());
+    late.checkpoints = checkpoints(&[("shard-a", "15")]);
+    late.checkpoints[0].epoch = 1;
+    let lite_alone = open(&lite, WriteMode::Overwrite).await;
+    let error = lite_alone.write(&late).await.expect_err("fenced in sqlite");
+    assert_eq!(error.kind(), ErrorKind::LeaseLost, "{error}");
+    let error = fanout.write(&late).await.expect_err("fenced");
+    assert_eq!(error.kind(), ErrorKind::LeaseLost, "{error}");
+    assert!(error.to_string().starts_with("destination pg: "), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 //! writes one batch at a time anyway. A call that fails because the server went away returns
 //! the error (the engine pauses and retries) and the next call connects again.
 
+mod leases;
+mod tls;
 mod types;
 
 use std::collections::{HashMap, VecDeque};
@@ -13,16 +15,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, GenericClient, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, Config, GenericClient, Statement, Transaction};
 use trailsync_catalog::{Table, Value};
 
 use crate::Tally;
 use crate::errors::{Context, Error, Operation};
-use crate::plan::{self, Registry, Step};
+use crate::history::{Stored, StoredRow};
+use crate::lease::Statements;
+use crate::own::{self, CHANGES, CHECKPOINTS, OWN_TABLES};
+use crate::plan::{self, Read, Registry, Step};
 use crate::sql::{self, Dialect};
 use trailsync_core::{
-    Destination, DestinationError, DestinationKind as Kind, Position, WriteBatch, WriteMode,
-    WriteSummary,
+    ChangeQuery, ChangeRecord, Destination, DestinationError, DestinationKind as Kind, Position,
+    WriteBatch, WriteMode, WriteSummary,
 };
 
 /// Used when the connection string sets no `connect_timeout`: an unreachable server should fail
@@ -44,9 +49,12 @@ const STATEMENT_CACHE: usize = 64;
 /// A PostgreSQL database as a destination.
 pub struct PostgresDestination {
     config: Config,
+    /// How `config` is connected: libpq's `sslmode` and `sslrootcert`, with rustls.
+    tls: tls::Tls,
     mode: WriteMode,
     registry: Registry,
     session: Mutex<Session>,
+    statements: Statements,
 }
 
 impl std::fmt::Debug for PostgresDestination {
@@ -67,16 +75,21 @@ struct Session {
 
 impl PostgresDestination {
     /// Connects (failing fast if the server is unreachable) and creates the checkpoint table.
+    ///
+    /// TLS follows libpq's `sslmode` (disable, allow, prefer (the default), require, verify-ca,
+    /// verify-full) and `sslrootcert` (a PEM file, or `system`): see the `tls` module. No message
+    /// quotes the connection string, which may hold a password.
     pub async fn connect(
         connection_string: &str,
         mode: WriteMode,
     ) -> Result<PostgresDestination, Error> {
-        let mut config = Config::from_str(connection_string).map_err(|error| {
-            Error::InvalidConnectionString {
-                kind: Kind::Postgres,
-                reason: error.to_string(),
-            }
-        })?;
+        let invalid = |error: &(dyn std::error::Error + 'static)| Error::InvalidConnectionString {
+            kind: Kind::Postgres,
+            reason: tls::chain(error),
+        };
+        let split = tls::split(connection_string).map_err(|e| invalid(&e))?;
+        let mut config = Config::from_str(&split.rest).map_err(|e| invalid(&e))?;
+        let tls = tls::Tls::new(&split.options, &mut config).map_err(|e| invalid(&e))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -90,9 +103,11 @@ impl PostgresDestination {
         }
         let destination = PostgresDestination {
             config,
+            tls,
             mode,
             registry: Registry::default(),
             session: Mutex::new(Session::default()),
+            statements: Statements::new(Dialect::Postgres),
         };
         {
             let mut session = destination.session().await?;
@@ -111,8 +126,8 @@ impl PostgresDestination {
             }
             session.statements.clear();
             let (client, connection) =
-                self.config
-                    .connect(NoTls)
+                self.tls
+                    .connect(&self.config)
                     .await
                     .map_err(|source| Error::Connect {
                         kind: Kind::Postgres,
@@ -131,8 +146,22 @@ impl PostgresDestination {
 
     /// Runs `steps` in one transaction; on a lost connection, forgets it for the next call.
     async fn apply(&self, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
+        self.apply_after(&[], |_| Ok(steps)).await
+    }
+
+    /// Runs `reads`, then the steps `plan` makes of what they found, in one transaction; on a
+    /// lost connection, forgets it for the next call.
+    async fn apply_after<'s, 'a: 's, F, S>(
+        &self,
+        reads: &[Read<'a>],
+        plan: F,
+    ) -> Result<WriteSummary, Error>
+    where
+        F: FnOnce(Stored) -> Result<S, Error>,
+        S: AsRef<[Step<'s>]>,
+    {
         let mut session = self.session().await?;
-        let result = match tokio::time::timeout(CALL_TIMEOUT, session.apply(steps)).await {
+        let result = match tokio::time::timeout(CALL_TIMEOUT, session.apply(reads, plan)).await {
             Ok(result) => result,
             Err(_) => Err(Error::TimedOut {
                 kind: Kind::Postgres,
@@ -163,15 +192,41 @@ impl Session {
         }
     }
 
-    async fn apply(&mut self, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
+    async fn apply<'s, 'a: 's, F, S>(
+        &mut self,
+        reads: &[Read<'a>],
+        plan: F,
+    ) -> Result<WriteSummary, Error>
+    where
+        F: FnOnce(Stored) -> Result<S, Error>,
+        S: AsRef<[Step<'s>]>,
+    {
         let Session { client, statements } = self;
         let client = connected(client)?;
         let tx = client
             .transaction()
             .await
             .map_err(on(Context::op(Operation::Begin)))?;
+        let mut stored = Stored::default();
+        for read in reads {
+            let context = read.step.context;
+            let statement = statements.prepare(&tx, &read.step.sql, context).await?;
+            let params: Vec<&(dyn ToSql + Sync)> = read
+                .step
+                .params
+                .iter()
+                .map(|p| p as &(dyn ToSql + Sync))
+                .collect();
+            let rows = tx.query(&statement, &params).await.map_err(on(context))?;
+            let found = rows
+                .iter()
+                .filter_map(|row| stored_row(row, read.table))
+                .collect();
+            stored.add(read, found);
+        }
+        let steps = plan(stored)?;
         let mut tally = Tally::default();
-        for step in steps {
+        for step in steps.as_ref() {
             let statement = statements.prepare(&tx, &step.sql, step.context).await?;
             let params: Vec<&(dyn ToSql + Sync)> = step
                 .params
@@ -182,7 +237,7 @@ impl Session {
                 .execute(&statement, &params)
                 .await
                 .map_err(on(step.context))?;
-            tally.add(step.effect, rows);
+            tally.add(step.effect, rows)?;
         }
         tx.commit()
             .await
@@ -202,7 +257,7 @@ impl Destination for PostgresDestination {
                 .transaction()
                 .await
                 .map_err(on(Context::op(Operation::Begin)))?;
-            create_own_tables(&tx).await?;
+            create_own_tables_in(&tx).await?;
             for table in tables {
                 migrate_table(&tx, table, keyed).await?;
             }
@@ -226,8 +281,19 @@ impl Destination for PostgresDestination {
             return Ok(WriteSummary::default());
         }
         let known = self.registry.snapshot();
-        let steps = plan::write(Dialect::Postgres, self.mode, &known, batch)?;
-        let summary = self.apply(&steps).await?;
+        let reads = plan::reads(Dialect::Postgres, self.mode, batch);
+        let summary = self
+            .apply_after(&reads, |stored| {
+                plan::write(
+                    Dialect::Postgres,
+                    self.mode,
+                    &known,
+                    batch,
+                    &stored,
+                    &self.statements,
+                )
+            })
+            .await?;
         tracing::debug!(
             upserted = summary.rows_upserted,
             deleted = summary.rows_deleted,
@@ -253,7 +319,7 @@ impl Destination for PostgresDestination {
         source: &str,
         stream_arn: &str,
     ) -> Result<HashMap<String, Position>, DestinationError> {
-        let context = Context::new(Operation::ReadCheckpoints, sql::CHECKPOINT_TABLE);
+        let context = Context::new(Operation::ReadCheckpoints, CHECKPOINTS.name);
         let mut session = self.session().await?;
         let result = async {
             let client = session.client()?;
@@ -275,15 +341,140 @@ impl Destination for PostgresDestination {
         }
         Ok(crate::positions(result?)?)
     }
+
+    async fn changes(&self, query: &ChangeQuery) -> Result<Vec<ChangeRecord>, DestinationError> {
+        let (sql, params) = crate::history::select(Dialect::Postgres, query);
+        let context = Context::new(Operation::ReadStored, CHANGES.name);
+        let mut session = self.session().await?;
+        let result = async {
+            let client = session.client()?;
+            let params: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let rows = client.query(&sql, &params).await.map_err(on(context))?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let values = CHANGES
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| types::value_of(row, i, c.ty))
+                        .collect();
+                    crate::history::record(values)
+                })
+                .collect())
+        }
+        .await;
+        if let Err(error) = &result {
+            session.forget_after(error);
+        }
+        Ok(result?)
+    }
+
+    async fn prune_changes(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, DestinationError> {
+        let context = Context::new(Operation::Delete, CHANGES.name);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut session = self.session().await?;
+        let result = async {
+            let client = session.client()?;
+            client
+                .execute(
+                    &crate::history::prune(Dialect::Postgres),
+                    &[&before, &limit],
+                )
+                .await
+                .map_err(on(context))
+        }
+        .await;
+        if let Err(error) = &result {
+            session.forget_after(error);
+        }
+        Ok(result?)
+    }
 }
 
-/// Creates trailsync's own tables if missing.
-async fn create_own_tables(client: &impl GenericClient) -> Result<(), Error> {
-    for (table, statement) in sql::own_tables(Dialect::Postgres) {
-        client
-            .batch_execute(&statement)
+/// A row read by [`plan::reads`], decoded leniently (see [`types::value_of`]).
+fn stored_row(row: &tokio_postgres::Row, table: &Table) -> Option<StoredRow> {
+    let mut values: Vec<Value> = table
+        .all_columns()
+        .enumerate()
+        .map(|(i, column)| types::value_of(row, i, column.ty))
+        .collect();
+    let data = values.split_off(trailsync_catalog::CQ_COLUMNS.len().min(values.len()));
+    let mut bookkeeping = values.into_iter();
+    let sync_time = match bookkeeping.next() {
+        Some(Value::Timestamp(t)) => Some(t),
+        _ => None,
+    };
+    let _source = bookkeeping.next();
+    let Some(Value::Uuid(cq_id)) = bookkeeping.next() else {
+        return None;
+    };
+    let parent_id = match bookkeeping.next() {
+        Some(Value::Uuid(id)) => Some(id),
+        _ => None,
+    };
+    Some(StoredRow {
+        cq_id,
+        parent_id,
+        sync_time,
+        values: data,
+    })
+}
+
+/// Creates trailsync's own tables if missing, and adds the columns a newer trailsync declares,
+/// in a transaction of its own.
+async fn create_own_tables(client: &mut Client) -> Result<(), Error> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(on(Context::op(Operation::Begin)))?;
+    create_own_tables_in(&tx).await?;
+    tx.commit()
+        .await
+        .map_err(on(Context::op(Operation::Commit)))
+}
+
+/// Serializes schema changes between workers starting together: PostgreSQL's `CREATE TABLE IF
+/// NOT EXISTS` is not safe against a concurrent one (both may try to create the row type).
+/// Held until the transaction ends.
+async fn lock_schema(tx: &Transaction<'_>) -> Result<(), Error> {
+    tx.batch_execute("SELECT pg_advisory_xact_lock(7305741238419823001)")
+        .await
+        .map_err(on(Context::op(Operation::CreateTable)))
+}
+
+/// [`create_own_tables`] inside a transaction that holds the schema lock.
+async fn create_own_tables_in(tx: &Transaction<'_>) -> Result<(), Error> {
+    lock_schema(tx).await?;
+    let client = tx;
+    for table in OWN_TABLES {
+        let create = on(Context::new(Operation::CreateTable, table.name));
+        for statement in own::create(Dialect::Postgres, table) {
+            client.batch_execute(&statement).await.map_err(&create)?;
+        }
+        let existing: Vec<String> = client
+            .query(
+                "SELECT a.attname::text FROM pg_attribute a \
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&sql::quote(table.name)],
+            )
             .await
-            .map_err(on(Context::new(Operation::CreateTable, table)))?;
+            .map_err(on(Context::new(Operation::Inspect, table.name)))?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(on(Context::new(Operation::Inspect, table.name)))?;
+        for statement in own::add_missing(Dialect::Postgres, table, &existing) {
+            client
+                .batch_execute(&statement)
+                .await
+                .map_err(on(Context::new(Operation::AddColumn, table.name)))?;
+        }
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::error::Error;
 use bytes::BytesMut;
 use serde_json::Value as Json;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use trailsync_catalog::Value;
+use trailsync_catalog::{ColumnType, Value};
 
 use crate::plan::Param;
 
@@ -22,6 +22,9 @@ type BoxError = Box<dyn Error + Sync + Send>;
 
 impl ToSql for Param<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        if let Param::Owned(value) = self {
+            return Param::Value(value).to_sql(ty, out);
+        }
         match self {
             Param::Null | Param::Value(Value::Null) => Ok(IsNull::Yes),
             Param::Text(text) => without_nul(text).as_ref().to_sql_checked(ty, out),
@@ -43,12 +46,13 @@ impl ToSql for Param<'_> {
                     time.to_sql_checked(ty, out)
                 }
             }
-            Param::Value(Value::BigInt(n)) => n.to_sql_checked(ty, out),
+            Param::BigInt(n) | Param::Value(Value::BigInt(n)) => n.to_sql_checked(ty, out),
             Param::Value(Value::Boolean(b)) => b.to_sql_checked(ty, out),
             Param::Value(Value::Double(d)) => d.to_sql_checked(ty, out),
             Param::Value(Value::Json(json)) => {
                 json_without_nul(json).as_ref().to_sql_checked(ty, out)
             }
+            Param::Owned(_) => Ok(IsNull::Yes),
             Param::Value(Value::TextArray(items)) => {
                 if items.iter().any(|item| item.contains('\0')) {
                     let clean: Vec<String> = items.iter().map(|i| i.replace('\0', "")).collect();
@@ -106,6 +110,38 @@ fn json_without_nul(json: &Json) -> Cow<'_, Json> {
     } else {
         Cow::Borrowed(json)
     }
+}
+
+/// Column `i` of `row`, stored as type `ty` by trailsync, as the catalog's value. Lenient: an
+/// instant in a `timestamp` column, an id or instant in a `text` column (a table another tool
+/// made) are read too; anything else unreadable is NULL, never an error.
+pub(crate) fn value_of(row: &tokio_postgres::Row, i: usize, ty: ColumnType) -> Value {
+    fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+        row: &'a tokio_postgres::Row,
+        i: usize,
+    ) -> Option<T> {
+        row.try_get::<_, Option<T>>(i).ok().flatten()
+    }
+    let value = match ty {
+        ColumnType::Text => get(row, i).map(Value::Text),
+        ColumnType::BigInt => get(row, i).map(Value::BigInt),
+        ColumnType::Boolean => get(row, i).map(Value::Boolean),
+        ColumnType::Double => get(row, i).map(Value::Double),
+        ColumnType::Timestamp => get::<chrono::DateTime<chrono::Utc>>(row, i)
+            .or_else(|| get::<chrono::NaiveDateTime>(row, i).map(|t| t.and_utc()))
+            .or_else(|| {
+                get::<String>(row, i)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            })
+            .map(Value::Timestamp),
+        ColumnType::Json => get(row, i).map(Value::Json),
+        ColumnType::TextArray => get(row, i).map(Value::TextArray),
+        ColumnType::Uuid => get::<uuid::Uuid>(row, i)
+            .or_else(|| get::<String>(row, i).and_then(|t| t.parse().ok()))
+            .map(Value::Uuid),
+    };
+    value.unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

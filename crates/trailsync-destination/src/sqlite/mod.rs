@@ -18,12 +18,18 @@ use trailsync_catalog::{Table, Value};
 
 use crate::Tally;
 use crate::errors::{Context, Error, Operation};
-use crate::plan::{self, Param, Registry, Step};
+use crate::history::{Stored, StoredRow};
+use crate::lease::Statements;
+use crate::own::{self, CHANGES, CHECKPOINTS, OWN_TABLES};
+use crate::plan::{self, Param, Read, Registry, Step};
 use crate::sql::{self, Dialect};
 use trailsync_core::{
-    Destination, DestinationError, DestinationKind as Kind, Position, WriteBatch, WriteMode,
-    WriteSummary,
+    ChangeQuery, ChangeRecord, Destination, DestinationError, DestinationKind as Kind, Position,
+    WriteBatch, WriteMode, WriteSummary,
 };
+
+mod leases;
+pub mod lock;
 
 /// How long a statement waits for another process's lock before failing as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +43,7 @@ pub struct SqliteDestination {
     pub(crate) connection: Arc<Mutex<Connection>>,
     mode: WriteMode,
     registry: Registry,
+    statements: Arc<Statements>,
 }
 
 impl std::fmt::Debug for SqliteDestination {
@@ -66,6 +73,7 @@ impl SqliteDestination {
             connection: Arc::new(Mutex::new(connection)),
             mode,
             registry: Registry::default(),
+            statements: Arc::new(Statements::new(Dialect::Sqlite)),
         })
     }
 
@@ -115,10 +123,16 @@ impl Destination for SqliteDestination {
         let batch = batch.clone();
         let known = self.registry.snapshot();
         let mode = self.mode;
+        let statements = Arc::clone(&self.statements);
         let summary = self
             .run(Context::op(Operation::Upsert), move |connection| {
-                let steps = plan::write(Dialect::Sqlite, mode, &known, &batch)?;
-                apply(connection, &steps)
+                let tx = begin(connection)?;
+                let stored = read_stored(&tx, &plan::reads(Dialect::Sqlite, mode, &batch))?;
+                let steps =
+                    plan::write(Dialect::Sqlite, mode, &known, &batch, &stored, &statements)?;
+                let summary = execute(&tx, &steps)?;
+                tx.commit().map_err(on(Context::op(Operation::Commit)))?;
+                Ok(summary)
             })
             .await?;
         tracing::debug!(
@@ -156,7 +170,7 @@ impl Destination for SqliteDestination {
         stream_arn: &str,
     ) -> Result<HashMap<String, Position>, DestinationError> {
         let (source, stream_arn) = (source.to_string(), stream_arn.to_string());
-        let context = Context::new(Operation::ReadCheckpoints, sql::CHECKPOINT_TABLE);
+        let context = Context::new(Operation::ReadCheckpoints, CHECKPOINTS.name);
         let rows = self
             .run(context, move |connection| {
                 let mut statement = connection
@@ -171,14 +185,82 @@ impl Destination for SqliteDestination {
             .await?;
         Ok(crate::positions(rows)?)
     }
+
+    async fn changes(&self, query: &ChangeQuery) -> Result<Vec<ChangeRecord>, DestinationError> {
+        Ok(self.read_changes(query).await?)
+    }
+
+    async fn prune_changes(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, DestinationError> {
+        let context = Context::new(Operation::Delete, CHANGES.name);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let deleted = self
+            .run(context, move |connection| {
+                connection
+                    .execute(
+                        &crate::history::prune(Dialect::Sqlite),
+                        rusqlite::params![crate::sql::format_time(&before), limit],
+                    )
+                    .map_err(on(context))
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
 }
 
-/// Creates trailsync's own tables if missing.
+impl SqliteDestination {
+    async fn read_changes(&self, query: &ChangeQuery) -> Result<Vec<ChangeRecord>, Error> {
+        let (sql, params) = crate::history::select(Dialect::Sqlite, query);
+        let context = Context::new(Operation::ReadStored, CHANGES.name);
+        self.run(context, move |connection| {
+            let mut statement = connection.prepare(&sql).map_err(on(context))?;
+            let mut rows = statement
+                .query(params_from_iter(&params))
+                .map_err(on(context))?;
+            let mut records = Vec::new();
+            while let Some(row) = rows.next().map_err(on(context))? {
+                let values = CHANGES
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        row.get_ref(i)
+                            .map(|raw| value_of(raw, c.ty))
+                            .unwrap_or(Value::Null)
+                    })
+                    .collect();
+                records.push(crate::history::record(values));
+            }
+            Ok(records)
+        })
+        .await
+    }
+}
+
+/// Creates trailsync's own tables if missing, and adds the columns a newer trailsync declares.
 fn create_own_tables(connection: &Connection) -> Result<(), Error> {
-    for (table, statement) in sql::own_tables(Dialect::Sqlite) {
-        connection
-            .execute(&statement, [])
-            .map_err(on(Context::new(Operation::CreateTable, table)))?;
+    for table in OWN_TABLES {
+        let create = Context::new(Operation::CreateTable, table.name);
+        for statement in own::create(Dialect::Sqlite, table) {
+            connection.execute(&statement, []).map_err(on(create))?;
+        }
+        let inspect = Context::new(Operation::Inspect, table.name);
+        let existing: Vec<String> = connection
+            .prepare("SELECT \"name\" FROM pragma_table_info(?1)")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([table.name], |row| row.get(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(on(inspect))?;
+        for statement in own::add_missing(Dialect::Sqlite, table, &existing) {
+            connection
+                .execute(&statement, [])
+                .map_err(on(Context::new(Operation::AddColumn, table.name)))?;
+        }
     }
     Ok(())
 }
@@ -186,16 +268,103 @@ fn create_own_tables(connection: &Connection) -> Result<(), Error> {
 /// Runs the steps of a plan in one transaction and commits it.
 fn apply(connection: &mut Connection, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
     let tx = begin(connection)?;
+    let summary = execute(&tx, steps)?;
+    tx.commit().map_err(on(Context::op(Operation::Commit)))?;
+    Ok(summary)
+}
+
+/// Runs the steps of a plan inside `tx`.
+fn execute(tx: &Transaction<'_>, steps: &[Step<'_>]) -> Result<WriteSummary, Error> {
     let mut tally = Tally::default();
     for step in steps {
         let mut statement = tx.prepare_cached(&step.sql).map_err(on(step.context))?;
         let rows = statement
             .execute(params_from_iter(&step.params))
             .map_err(on(step.context))?;
-        tally.add(step.effect, rows as u64);
+        tally.add(step.effect, rows as u64)?;
     }
-    tx.commit().map_err(on(Context::op(Operation::Commit)))?;
     Ok(tally.0)
+}
+
+/// Runs the reads of [`plan::reads`]: the stored rows a batch replaces.
+fn read_stored(tx: &Transaction<'_>, reads: &[Read<'_>]) -> Result<Stored, Error> {
+    let mut stored = Stored::default();
+    for read in reads {
+        let context = read.step.context;
+        let mut statement = tx.prepare_cached(&read.step.sql).map_err(on(context))?;
+        let mut rows = statement
+            .query(params_from_iter(&read.step.params))
+            .map_err(on(context))?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next().map_err(on(context))? {
+            found.extend(stored_row(row, read.table));
+        }
+        stored.add(read, found);
+    }
+    Ok(stored)
+}
+
+/// A row read by [`plan::reads`], decoded leniently: a value stored in another form than
+/// trailsync writes (a table another tool made) reads as NULL rather than failing the batch.
+fn stored_row(row: &rusqlite::Row<'_>, table: &Table) -> Option<StoredRow> {
+    let mut values: Vec<Value> = table
+        .all_columns()
+        .enumerate()
+        .map(|(i, column)| {
+            row.get_ref(i)
+                .map(|raw| value_of(raw, column.ty))
+                .unwrap_or(Value::Null)
+        })
+        .collect();
+    let data = values.split_off(trailsync_catalog::CQ_COLUMNS.len().min(values.len()));
+    let mut bookkeeping = values.into_iter();
+    let sync_time = match bookkeeping.next() {
+        Some(Value::Timestamp(t)) => Some(t),
+        _ => None,
+    };
+    let _source = bookkeeping.next();
+    let Some(Value::Uuid(cq_id)) = bookkeeping.next() else {
+        return None;
+    };
+    let parent_id = match bookkeeping.next() {
+        Some(Value::Uuid(id)) => Some(id),
+        _ => None,
+    };
+    Some(StoredRow {
+        cq_id,
+        parent_id,
+        sync_time,
+        values: data,
+    })
+}
+
+/// SQLite's storage of a value of type `ty` (see the crate docs), as the catalog's value.
+fn value_of(raw: ValueRef<'_>, ty: trailsync_catalog::ColumnType) -> Value {
+    use trailsync_catalog::ColumnType as T;
+    let text = || match raw {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    };
+    let value = match (ty, raw) {
+        (_, ValueRef::Null) => None,
+        (T::BigInt, ValueRef::Integer(n)) => Some(Value::BigInt(n)),
+        (T::Boolean, ValueRef::Integer(n)) => Some(Value::Boolean(n != 0)),
+        (T::Double, ValueRef::Real(d)) => Some(Value::Double(d)),
+        (T::Double, ValueRef::Integer(n)) => Some(Value::Double(n as f64)),
+        (T::Text, _) => text().map(|t| Value::Text(t.to_string())),
+        (T::Timestamp, _) => text()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| Value::Timestamp(t.with_timezone(&Utc))),
+        (T::Json, _) => text()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .map(Value::Json),
+        (T::TextArray, _) => text()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .map(Value::TextArray),
+        (T::Uuid, _) => text().and_then(|t| t.parse().ok()).map(Value::Uuid),
+        _ => None,
+    };
+    value.unwrap_or(Value::Null)
 }
 
 /// Starts a write transaction, taking the write lock at once rather than on the first write,
@@ -275,28 +444,35 @@ impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         use rusqlite::types::Value as Owned;
         Ok(match self {
-            Param::Null | Param::Value(Value::Null) => ToSqlOutput::Owned(Owned::Null),
+            Param::Value(value) => value_to_sql(value)?,
+            Param::Owned(value) => value_to_sql(value)?,
+            Param::Null => ToSqlOutput::Owned(Owned::Null),
             Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
             Param::Position(position) => ToSqlOutput::Owned(Owned::Text(position.to_string())),
-            Param::Uuid(id) | Param::Value(Value::Uuid(id)) => {
-                ToSqlOutput::Owned(Owned::Text(id.hyphenated().to_string()))
-            }
-            Param::Timestamp(time) | Param::Value(Value::Timestamp(time)) => {
-                ToSqlOutput::Owned(Owned::Text(sql::format_time(time)))
-            }
-            Param::Value(Value::Text(text)) => {
-                ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
-            }
-            Param::Value(Value::BigInt(n)) => ToSqlOutput::Owned(Owned::Integer(*n)),
-            Param::Value(Value::Boolean(b)) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
-            Param::Value(Value::Double(d)) => ToSqlOutput::Owned(Owned::Real(*d)),
-            Param::Value(Value::Json(json)) => ToSqlOutput::Owned(Owned::Text(json.to_string())),
-            Param::Value(Value::TextArray(items)) => ToSqlOutput::Owned(Owned::Text(
-                serde_json::to_string(items)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            )),
+            Param::Uuid(id) => ToSqlOutput::Owned(Owned::Text(id.hyphenated().to_string())),
+            Param::Timestamp(time) => ToSqlOutput::Owned(Owned::Text(sql::format_time(time))),
+            Param::BigInt(n) => ToSqlOutput::Owned(Owned::Integer(*n)),
         })
     }
+}
+
+/// A catalog value in SQLite's storage (see the crate docs).
+fn value_to_sql(value: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
+    use rusqlite::types::Value as Owned;
+    Ok(match value {
+        Value::Null => ToSqlOutput::Owned(Owned::Null),
+        Value::Uuid(id) => ToSqlOutput::Owned(Owned::Text(id.hyphenated().to_string())),
+        Value::Timestamp(time) => ToSqlOutput::Owned(Owned::Text(sql::format_time(time))),
+        Value::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        Value::BigInt(n) => ToSqlOutput::Owned(Owned::Integer(*n)),
+        Value::Boolean(b) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
+        Value::Double(d) => ToSqlOutput::Owned(Owned::Real(*d)),
+        Value::Json(json) => ToSqlOutput::Owned(Owned::Text(json.to_string())),
+        Value::TextArray(items) => ToSqlOutput::Owned(Owned::Text(
+            serde_json::to_string(items)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+        )),
+    })
 }
 
 /// Where a connection string points.

@@ -208,6 +208,7 @@ pub(crate) fn checkpoint(shard: &str, sequence: &str) -> Checkpoint {
         stream_arn: STREAM.to_string(),
         shard_id: shard.to_string(),
         position: position(sequence),
+        epoch: 0,
     }
 }
 

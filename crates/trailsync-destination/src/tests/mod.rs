@@ -48,6 +48,9 @@ macro_rules! both {
     };
 }
 
+mod history;
+mod leases;
+
 async fn migrate_all(db: &dyn TestDb) {
     db.dest().migrate(&ALL).await.expect("migrate");
 }
@@ -84,16 +87,10 @@ async fn migrate_creates_tables_and_is_idempotent(db: &dyn TestDb) {
             table.name
         );
     }
-    assert_eq!(
-        db.columns("_trailsync_checkpoints").await,
-        [
-            "source_name",
-            "stream_arn",
-            "shard_id",
-            "sequence_number",
-            "updated_at"
-        ]
-    );
+    for own in crate::own::OWN_TABLES {
+        let declared: Vec<&str> = own.columns.iter().map(|c| c.name).collect();
+        assert_eq!(db.columns(own.name).await, declared, "{}", own.name);
+    }
     db.dest()
         .migrate(&ALL)
         .await

@@ -21,7 +21,9 @@ pub(super) async fn commit(
     stats: &Stats,
     stop: &CancellationToken,
 ) -> Result<(), DestinationError> {
+    let started = std::time::Instant::now();
     let summary = retrying(stop, || destination.write(batch)).await?;
+    stats.write_latency.observe(started.elapsed());
     Stats::add(&stats.rows_upserted, summary.rows_upserted);
     Stats::add(&stats.rows_deleted, summary.rows_deleted);
     Stats::add(&stats.changes_skipped, batch.skipped.len() as u64);

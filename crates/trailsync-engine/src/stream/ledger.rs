@@ -24,20 +24,26 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct ShardLog {
+    /// The lease epoch the records were read under, written with their checkpoints.
+    epoch: u64,
     /// Serial number of `entries[0]`.
     first: u64,
     entries: VecDeque<Entry>,
     /// The reader reached the end of the closed shard; the checkpoint that marks it finished.
     end: Option<Option<SequenceNumber>>,
+    /// The reader stopped to hand the shard over; released once every record is applied.
+    releasing: bool,
 }
 
 /// What may be committed now.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Advance {
-    /// (shard, sequence number) checkpoints covering only applied records.
-    pub checkpoints: Vec<(String, SequenceNumber)>,
+    /// (shard, lease epoch, sequence number) checkpoints covering only applied records.
+    pub checkpoints: Vec<(String, u64, SequenceNumber)>,
     /// Shards read to their end whose every record is applied: drained once this commits.
     pub drained: Vec<String>,
+    /// Shards being handed over whose every record is applied: released once this commits.
+    pub released: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -46,10 +52,15 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// Registers a record, in shard order; it is applied once every [`Ledger::wait`] on its
-    /// ticket is matched by a [`Ledger::done`].
-    pub(crate) fn record(&mut self, shard: &Arc<str>, sequence_number: SequenceNumber) -> Ticket {
-        let log = self.shards.entry(shard.clone()).or_default();
+    /// Registers a record read under the lease at `epoch`, in shard order; it is applied once
+    /// every [`Ledger::wait`] on its ticket is matched by a [`Ledger::done`].
+    pub(crate) fn record(
+        &mut self,
+        shard: &Arc<str>,
+        epoch: u64,
+        sequence_number: SequenceNumber,
+    ) -> Ticket {
+        let log = self.log(shard, epoch);
         let serial = log.first + log.entries.len() as u64;
         log.entries.push_back(Entry {
             sequence_number,
@@ -76,8 +87,50 @@ impl Ledger {
     }
 
     /// The shard's reader reached its end; `final_sequence` is the checkpoint that says so.
-    pub(crate) fn end(&mut self, shard: &Arc<str>, final_sequence: Option<SequenceNumber>) {
-        self.shards.entry(shard.clone()).or_default().end = Some(final_sequence);
+    pub(crate) fn end(
+        &mut self,
+        shard: &Arc<str>,
+        epoch: u64,
+        final_sequence: Option<SequenceNumber>,
+    ) {
+        self.log(shard, epoch).end = Some(final_sequence);
+    }
+
+    /// The shard's reader stopped to hand it over: it is released once its records are applied.
+    pub(crate) fn release(&mut self, shard: &Arc<str>) {
+        match self.shards.get_mut(shard) {
+            Some(log) => log.releasing = true,
+            // Nothing read: released at the next advance.
+            None => {
+                self.shards.insert(
+                    shard.clone(),
+                    ShardLog {
+                        releasing: true,
+                        ..ShardLog::default()
+                    },
+                );
+            }
+        }
+    }
+
+    /// Forgets a shard whose lease was lost: its records will never be checkpointed here, and
+    /// the work they wait for finishes without holding anything back.
+    pub(crate) fn forget(&mut self, shard: &str) {
+        self.shards.remove(shard);
+    }
+
+    /// The log of `shard` under `epoch`; a log of an earlier epoch (a shard lost and taken
+    /// again) is started afresh.
+    fn log(&mut self, shard: &Arc<str>, epoch: u64) -> &mut ShardLog {
+        let log = self.shards.entry(shard.clone()).or_default();
+        if log.epoch != epoch {
+            *log = ShardLog {
+                epoch,
+                first: log.first + log.entries.len() as u64,
+                ..ShardLog::default()
+            };
+        }
+        log
     }
 
     /// Records not applied yet, over every shard.
@@ -90,7 +143,7 @@ impl Ledger {
     pub(crate) fn ready(&self) -> bool {
         self.shards.values().any(|log| match log.entries.front() {
             Some(entry) => entry.pending == 0,
-            None => log.end.is_some(),
+            None => log.end.is_some() || log.releasing,
         })
     }
 
@@ -110,9 +163,14 @@ impl Ledger {
                 last = SequenceNumber::later(last, end.clone());
                 advance.drained.push(shard.to_string());
                 finished.push(shard.clone());
+            } else if log.entries.is_empty() && log.releasing {
+                advance.released.push(shard.to_string());
+                finished.push(shard.clone());
             }
             if let Some(last) = last {
-                advance.checkpoints.push((shard.to_string(), last));
+                advance
+                    .checkpoints
+                    .push((shard.to_string(), log.epoch, last));
             }
         }
         for shard in finished {
@@ -120,6 +178,7 @@ impl Ledger {
         }
         advance.checkpoints.sort_by(|a, b| a.0.cmp(&b.0));
         advance.drained.sort();
+        advance.released.sort();
         advance
     }
 
@@ -134,8 +193,11 @@ impl Ledger {
 mod tests {
     use super::*;
 
-    fn checkpoints(pairs: &[(&str, &str)]) -> Vec<(String, SequenceNumber)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), seq(b))).collect()
+    fn checkpoints(pairs: &[(&str, &str)]) -> Vec<(String, u64, SequenceNumber)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), 0, seq(b)))
+            .collect()
     }
 
     fn seq(s: &str) -> SequenceNumber {
@@ -146,9 +208,9 @@ mod tests {
     fn a_checkpoint_stops_before_the_first_record_still_waiting() {
         let a: Arc<str> = Arc::from("a");
         let mut ledger = Ledger::default();
-        let r1 = ledger.record(&a, seq("1"));
-        let r2 = ledger.record(&a, seq("2"));
-        let r3 = ledger.record(&a, seq("3"));
+        let r1 = ledger.record(&a, 0, seq("1"));
+        let r2 = ledger.record(&a, 0, seq("2"));
+        let r3 = ledger.record(&a, 0, seq("3"));
         ledger.wait(&r1);
         ledger.wait(&r2);
         ledger.wait(&r2);
@@ -172,10 +234,10 @@ mod tests {
     fn shards_advance_independently() {
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
         let mut ledger = Ledger::default();
-        let slow = ledger.record(&a, seq("10"));
+        let slow = ledger.record(&a, 0, seq("10"));
         ledger.wait(&slow);
-        let _ = ledger.record(&a, seq("11"));
-        let _ = ledger.record(&b, seq("5"));
+        let _ = ledger.record(&a, 0, seq("11"));
+        let _ = ledger.record(&b, 0, seq("5"));
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("b", "5")]));
         ledger.done(&slow);
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "11")]));
@@ -185,9 +247,9 @@ mod tests {
     fn a_shard_is_drained_once_its_last_record_is_applied() {
         let p: Arc<str> = Arc::from("parent");
         let mut ledger = Ledger::default();
-        let last = ledger.record(&p, seq("8"));
+        let last = ledger.record(&p, 0, seq("8"));
         ledger.wait(&last);
-        ledger.end(&p, Some(seq("9")));
+        ledger.end(&p, 0, Some(seq("9")));
         assert_eq!(ledger.advance(), Advance::default());
         ledger.done(&last);
         assert_eq!(
@@ -195,15 +257,65 @@ mod tests {
             Advance {
                 checkpoints: checkpoints(&[("parent", "9")]),
                 drained: vec!["parent".into()],
+                ..Advance::default()
             }
         );
         assert_eq!(ledger.advance(), Advance::default(), "reported once");
 
         // Reaching the end with nothing read: drained at once, at the ending sequence number.
         let q: Arc<str> = Arc::from("q");
-        ledger.end(&q, Some(seq("0")));
+        ledger.end(&q, 0, Some(seq("0")));
         let advance = ledger.advance();
         assert_eq!(advance.drained, ["q"]);
         assert_eq!(advance.checkpoints, checkpoints(&[("q", "0")]));
+    }
+
+    #[test]
+    fn a_shard_handed_over_is_released_once_its_records_are_applied() {
+        let s: Arc<str> = Arc::from("s");
+        let mut ledger = Ledger::default();
+        let r1 = ledger.record(&s, 3, seq("1"));
+        ledger.wait(&r1);
+        ledger.release(&s);
+        assert_eq!(ledger.advance(), Advance::default(), "r1 still waits");
+        ledger.done(&r1);
+        let advance = ledger.advance();
+        assert_eq!(
+            advance.checkpoints,
+            [("s".to_string(), 3, seq("1"))],
+            "written with the lease's epoch"
+        );
+        assert_eq!(advance.released, ["s"]);
+        assert_eq!(ledger.advance(), Advance::default(), "reported once");
+
+        // Nothing read at all: released at once.
+        ledger.release(&s);
+        assert_eq!(ledger.advance().released, ["s"]);
+    }
+
+    #[test]
+    fn a_forgotten_shard_holds_nothing_back_and_a_new_epoch_starts_afresh() {
+        let s: Arc<str> = Arc::from("s");
+        let mut ledger = Ledger::default();
+        let old = ledger.record(&s, 1, seq("5"));
+        ledger.wait(&old);
+        ledger.forget(&s);
+        assert_eq!(ledger.outstanding(), 0);
+        ledger.done(&old);
+        let fresh = ledger.record(&s, 2, seq("7"));
+        ledger.done(&old);
+        assert_eq!(
+            ledger.advance().checkpoints,
+            [("s".to_string(), 2, seq("7"))]
+        );
+        let _ = fresh;
+        // A record of an older epoch arriving late starts the log over under that epoch; the
+        // write of its checkpoint is then refused by the destination.
+        let stale = ledger.record(&s, 1, seq("6"));
+        let _ = stale;
+        assert_eq!(
+            ledger.advance().checkpoints,
+            [("s".to_string(), 1, seq("6"))]
+        );
     }
 }

@@ -7,18 +7,37 @@ use tokio::sync::oneshot;
 use trailsync_catalog::Table;
 use trailsync_core::{FetchError, Fetched, Location, Record, SequenceNumber};
 
-/// What the shard readers send.
+/// What the shard readers send (and the coordinator, about shards it stops reading).
 #[derive(Debug)]
 pub(super) enum Input {
+    /// Records read under the lease at `epoch`.
     Records {
         shard: Arc<str>,
+        epoch: u64,
         records: Vec<Record>,
     },
     /// The reader reached the end of its closed shard; `final_sequence` marks it finished.
     End {
         shard: Arc<str>,
+        epoch: u64,
         final_sequence: Option<SequenceNumber>,
     },
+    /// The shard's reader stopped to hand the shard over: once everything read from it is
+    /// committed, its lease is released.
+    Release { shard: Arc<str> },
+    /// The shard's lease is another worker's: what was read from it is not checkpointed here.
+    Forget { shard: Arc<str> },
+}
+
+/// What the processor tells the coordinator about a shard, once committed.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ShardEvent {
+    /// Read to its end and committed: its children may be read.
+    Drained(String),
+    /// Everything read from it is committed: its lease may go to another worker.
+    Released(String),
+    /// A write found its lease taken over.
+    Lost(String),
 }
 
 /// What the reconciliation task sends.

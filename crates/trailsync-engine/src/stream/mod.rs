@@ -1,10 +1,12 @@
 //! The stream pipeline: shard readers -> bounded queue -> processor (decode, route, coalesce,
 //! fetch, write + checkpoint in one transaction).
 //!
-//! - The [coordinator](coordinator) lists the shards, commits where each starts before reading
-//!   it, starts one reader per readable shard, re-lists them periodically to pick up new shards
-//!   and learn when one closed, and starts the children of a shard only once it is drained (read
-//!   to its end and its records committed).
+//! - The [coordinator](coordinator) lists the shards and takes the leases of this worker's
+//!   share of them from the [fleet](crate::fleet) (taking a shard never read before commits where
+//!   it starts), runs one reader per shard held, re-lists them periodically to pick up new shards
+//!   and learn when one closed, hands shards over to balance the fleet, and lets the children of
+//!   a shard be read only once it is drained (read to its end and its records committed, by
+//!   whichever worker).
 //! - [Readers](reader) feed one processor through a bounded queue, so a slow destination slows
 //!   reading instead of growing memory; a shard that stays unreadable ends the run.
 //! - The [processor](processor) routes records to work ([`route`]), coalesces it
@@ -37,9 +39,10 @@ mod shards;
 mod window;
 
 #[cfg(test)]
+mod memory_leases;
+#[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +53,8 @@ use trailsync_core::{
     Destination, DestinationError, Inventory, Position, ShardSource, StreamError,
 };
 
-use crate::{Stats, SyncPlan};
+use self::messages::ShardEvent;
+use crate::{Fleet, Stats, SyncPlan};
 
 /// Why consuming the stream stopped.
 #[derive(Debug, thiserror::Error)]
@@ -134,8 +138,10 @@ const SHARD_REFRESH: Duration = Duration::from_secs(5);
 /// Time given to the processor beyond its drain budget before it is abandoned.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
-/// Consumes the stream until `cancel` fires or the stream fails; work in flight is committed
-/// (within a bounded time) before returning.
+/// Consumes the stream, as one worker of `fleet`, until `cancel` fires or the stream fails;
+/// work in flight is committed (within a bounded time) before returning. The fleet's leases are
+/// left held: the caller leaves the fleet.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     plan: Arc<SyncPlan>,
     inventory: Arc<dyn Inventory>,
@@ -143,21 +149,28 @@ pub async fn run(
     source: Arc<dyn ShardSource>,
     options: StreamOptions,
     stats: Arc<Stats>,
+    fleet: Arc<Fleet>,
     cancel: CancellationToken,
 ) -> Result<(), RunError> {
     let stream_arn = source.stream_arn().to_string();
-    let checkpoints = destination
-        .checkpoints(&plan.source_name, &stream_arn)
-        .await
-        .map_err(RunError::Destination)?;
     let listing = source.shards().await?;
-    tracing::info!(stream = %stream_arn, shards = listing.len(), resumed = checkpoints.len(), "consuming stream");
+    let mut view = fleet.watch();
+    let mut lapsed = fleet.lapsed();
+    {
+        let seen = view.borrow();
+        let resumed = seen
+            .shards
+            .iter()
+            .filter(|l| l.epoch > 0 || l.owner.is_some())
+            .count();
+        tracing::info!(stream = %stream_arn, shards = listing.len(), resumed, workers = seen.live_workers(), "consuming stream");
+    }
 
     // Stopped by a signal, or by a failure anywhere.
     let stop = cancel.child_token();
     let (input_tx, input_rx) = mpsc::channel(QUEUE_DEPTH);
     let (reconcile_tx, reconcile_rx) = mpsc::channel(1);
-    let (drained_tx, mut drained_rx) = mpsc::unbounded_channel();
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut processor = tokio::spawn({
         let processor = processor::Processor::new(
             plan.clone(),
@@ -167,7 +180,7 @@ pub async fn run(
             stream_arn.clone(),
             options.coalesce_window,
             options.retry,
-            drained_tx,
+            events_tx,
         );
         let stop = stop.clone();
         async move {
@@ -182,30 +195,23 @@ pub async fn run(
         Some(interval) if !interval.is_zero() => Some(tokio::spawn(reconcile::every(
             interval,
             plan.clone(),
-            inventory,
-            stats,
+            inventory.clone(),
+            stats.clone(),
+            fleet.clone(),
             reconcile_tx,
             stop.clone(),
         ))),
         _ => None,
     };
 
-    let mut coordinator = coordinator::Coordinator {
-        source,
-        destination,
-        source_name: plan.source_name.clone(),
-        checkpoints,
-        graph: shards::ShardGraph::default(),
-        endings: HashMap::new(),
-        readers: tokio::task::JoinSet::new(),
-        input: input_tx,
-        stop: stop.clone(),
-        listing_trouble: reader::Trouble::default(),
-    };
-    let mut failure: Option<RunError> = None;
-    coordinator.graph.update(listing, &coordinator.checkpoints);
     let first_start = options.default_start.position(Utc::now());
-    if let Err(error) = coordinator.start_ready(Some(&first_start)).await {
+    let mut coordinator =
+        coordinator::Coordinator::new(source, fleet, first_start, input_tx, stats, stop.clone());
+    let mut failure: Option<RunError> = None;
+    coordinator.graph.update(listing);
+    let current = view.borrow_and_update().clone();
+    inventory.share_with(current.live_workers());
+    if let Err(error) = coordinator.rebalance(&current).await {
         failure = Some(error);
     }
 
@@ -215,11 +221,34 @@ pub async fn run(
     while failure.is_none() {
         let step = tokio::select! {
             _ = stop.cancelled() => break,
+            changed = view.changed() => match changed {
+                Ok(()) => {
+                    let current = view.borrow_and_update().clone();
+                    inventory.share_with(current.live_workers());
+                    coordinator.rebalance(&current).await
+                }
+                // The heartbeat is gone only when stopping.
+                Err(_) => break,
+            },
             _ = refresh.tick() => coordinator.refresh().await,
-            Some(shard) = drained_rx.recv() => coordinator.drained(&shard).await,
+            Ok(()) = lapsed.changed() => {
+                if *lapsed.borrow_and_update() {
+                    tracing::warn!("leases not renewed in time; stopping every reader until the destination answers");
+                    coordinator.lapsed().await;
+                }
+                Ok(())
+            }
+            Some(event) = events_rx.recv() => {
+                match event {
+                    ShardEvent::Drained(shard) => coordinator.drained(&shard).await,
+                    ShardEvent::Released(shard) => coordinator.released(&shard).await,
+                    ShardEvent::Lost(shard) => coordinator.lost(&shard).await,
+                }
+                Ok(())
+            }
             Some(joined) = coordinator.readers.join_next(), if !coordinator.readers.is_empty() => {
                 match joined {
-                    Ok(result) => result.map_err(RunError::from),
+                    Ok((shard, result)) => coordinator.reader_ended(shard, result).await,
                     Err(error) => Err(RunError::panicked("a shard reader", &error)),
                 }
             }

@@ -21,13 +21,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use trailsync_catalog::Table;
 use trailsync_core::{
-    Checkpoint, Destination, FetchErrorKind, Fetched, Inventory, Location, Position, WriteBatch,
+    Checkpoint, Destination, FetchErrorKind, Fetched, Inventory, Location, Position, Trigger,
+    WriteBatch,
 };
 
 use super::commit::{commit, retrying};
 use super::journal::Journal;
 use super::ledger::{Advance, Ledger};
-use super::messages::{Input, Reconcile};
+use super::messages::{Input, Reconcile, ShardEvent};
 use super::retry;
 use super::route::{Router, id_of, location_filter};
 use super::settle::{Again, Answer, Job, settle};
@@ -66,8 +67,8 @@ pub(super) struct Processor {
     retry: RetryPolicy,
     /// When records with nothing left to wait for are checkpointed, if any are.
     flush_at: Option<Instant>,
-    /// Shards drained and committed, for the coordinator to start their children.
-    drained: mpsc::UnboundedSender<String>,
+    /// Shards drained, released or lost, for the coordinator.
+    events: mpsc::UnboundedSender<ShardEvent>,
 }
 
 impl Processor {
@@ -80,7 +81,7 @@ impl Processor {
         stream_arn: String,
         coalesce_window: Duration,
         retry: RetryPolicy,
-        drained: mpsc::UnboundedSender<String>,
+        events: mpsc::UnboundedSender<ShardEvent>,
     ) -> Processor {
         Processor {
             router: Router::new(plan.clone(), stats.clone()),
@@ -96,7 +97,7 @@ impl Processor {
             jobs: JoinSet::new(),
             retry,
             flush_at: None,
-            drained,
+            events,
         }
     }
 
@@ -158,14 +159,14 @@ impl Processor {
                 }
                 _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {
                     if self.flush_at.is_some_and(|at| at <= Instant::now()) {
-                        self.commit_with_checkpoints(WriteBatch::new(self.plan.source_name.clone(), now_micros()), &stop).await?;
+                        self.commit_with_checkpoints(self.plan.batch(now_micros(), Trigger::Event), &stop).await?;
                     }
                 }
             }
         }
         // Whatever is applied is checkpointed before leaving.
         if self.ledger.ready() {
-            let batch = WriteBatch::new(self.plan.source_name.clone(), now_micros());
+            let batch = self.plan.batch(now_micros(), Trigger::Event);
             self.commit_with_checkpoints(batch, &stop).await?;
         }
         Ok(())
@@ -174,10 +175,14 @@ impl Processor {
     /// Registers records and the work they ask for.
     fn absorb(&mut self, input: Input, now: Instant) {
         match input {
-            Input::Records { shard, records } => {
+            Input::Records {
+                shard,
+                epoch,
+                records,
+            } => {
                 for record in records {
                     let work = self.router.route(&record, now);
-                    let ticket = self.ledger.record(&shard, record.sequence_number);
+                    let ticket = self.ledger.record(&shard, epoch, record.sequence_number);
                     for (key, cause) in work {
                         self.ledger.wait(&ticket);
                         self.window.add(
@@ -192,8 +197,11 @@ impl Processor {
             }
             Input::End {
                 shard,
+                epoch,
                 final_sequence,
-            } => self.ledger.end(&shard, final_sequence),
+            } => self.ledger.end(&shard, epoch, final_sequence),
+            Input::Release { shard } => self.ledger.release(&shard),
+            Input::Forget { shard } => self.ledger.forget(&shard),
         }
         if self.flush_at.is_none() && self.ledger.ready() {
             self.flush_at = Some(now + CHECKPOINT_EVERY);
@@ -248,6 +256,17 @@ impl Processor {
         let (table, location) = (answer.job.table, answer.job.location.clone());
         let started = answer.job.started;
         let sync_time = answer.job.sync_time;
+        for fetched in [answer.listed.as_ref(), answer.fetched.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let outcome = match fetched {
+                Ok(_) => "ok",
+                Err(error) if error.is_transient() => "retry",
+                Err(_) => "skipped",
+            };
+            self.stats.fetch_outcome(table.name, outcome, 1);
+        }
         let settlement = settle(answer);
         for key in &settlement.settled {
             self.window.fetched(key, started);
@@ -288,10 +307,11 @@ impl Processor {
         for claim in &settlement.done {
             self.ledger.done(&claim.ticket);
         }
-        let mut batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
+        let mut batch = self.plan.batch(sync_time, Trigger::Event);
         batch.upserts = settlement.upserts;
         batch.deletes = settlement.deletes;
         batch.skipped = settlement.skipped;
+        batch.attribution.events = settlement.attribution.events;
         self.commit_with_checkpoints(batch, stop).await?;
 
         // A listing of a whole table (a create that named no id) also removes what it did not
@@ -318,12 +338,15 @@ impl Processor {
                 self.ledger.done(&claim.ticket);
             }
         }
-        let batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
+        let batch = self.plan.batch(sync_time, Trigger::Event);
         self.commit_with_checkpoints(batch, stop).await
     }
 
     /// Adds every checkpoint the ledger allows to `batch`, commits it if it holds anything, and
-    /// tells the coordinator which shards are now drained.
+    /// tells the coordinator which shards are now drained or released. A checkpoint whose lease
+    /// another worker took fails the batch: it is written again without that shard, which is
+    /// forgotten here (its rows are current state, harmless to write; its new owner reads it
+    /// again from the last checkpoint committed).
     async fn commit_with_checkpoints(
         &mut self,
         mut batch: WriteBatch,
@@ -332,28 +355,45 @@ impl Processor {
         self.flush_at = None;
         let Advance {
             checkpoints,
-            drained,
+            mut drained,
+            mut released,
         } = self.ledger.advance();
-        batch
-            .checkpoints
-            .extend(
-                checkpoints
-                    .into_iter()
-                    .map(|(shard_id, sequence_number)| Checkpoint {
-                        source_name: self.plan.source_name.clone(),
-                        stream_arn: self.stream_arn.clone(),
-                        shard_id,
-                        position: Position::After(sequence_number),
-                    }),
-            );
-        if !batch.is_empty() {
-            commit(self.destination.as_ref(), &batch, &self.stats, stop)
-                .await
-                .map_err(RunError::Destination)?;
+        batch.checkpoints.extend(checkpoints.into_iter().map(
+            |(shard_id, epoch, sequence_number)| Checkpoint {
+                source_name: self.plan.source_name.clone(),
+                stream_arn: self.stream_arn.clone(),
+                shard_id,
+                position: Position::After(sequence_number),
+                epoch,
+            },
+        ));
+        while !batch.is_empty() {
+            match commit(self.destination.as_ref(), &batch, &self.stats, stop).await {
+                Ok(()) => {
+                    self.stats
+                        .checkpointed(batch.checkpoints.iter().map(|c| c.shard_id.as_str()));
+                    break;
+                }
+                Err(error) => {
+                    let Some(lost) = error.lost_lease() else {
+                        return Err(RunError::Destination(error));
+                    };
+                    let shard = lost.shard_id.clone();
+                    tracing::info!(%shard, "lease taken over by another worker; leaving the shard to it");
+                    batch.checkpoints.retain(|c| c.shard_id != shard);
+                    drained.retain(|s| *s != shard);
+                    released.retain(|s| *s != shard);
+                    self.ledger.forget(&shard);
+                    let _ = self.events.send(ShardEvent::Lost(shard));
+                }
+            }
         }
+        // The coordinator may be gone at shutdown; the checkpoint is what matters.
         for shard in drained {
-            // The coordinator may be gone at shutdown; the checkpoint is what matters.
-            let _ = self.drained.send(shard);
+            let _ = self.events.send(ShardEvent::Drained(shard));
+        }
+        for shard in released {
+            let _ = self.events.send(ShardEvent::Released(shard));
         }
         Ok(())
     }
@@ -414,7 +454,7 @@ impl Processor {
         let written = resources.len();
         let mut resources = resources.into_iter().peekable();
         while resources.peek().is_some() {
-            let mut batch = WriteBatch::new(self.plan.source_name.clone(), sync_time);
+            let mut batch = self.plan.batch(sync_time, Trigger::Reconcile);
             batch.upserts = resources
                 .by_ref()
                 .take(self.plan.batch_size.max(1))

@@ -6,6 +6,7 @@
 //! might (throttling, 5xx).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -15,6 +16,7 @@ use trailsync_core::{Position, SequenceNumber, ShardInfo, ShardSource, StreamErr
 
 use super::messages::Input;
 use super::shards::reached_end;
+use crate::Stats;
 
 /// Back-off bounds after a failed open or read (the SDK has retried already).
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -60,17 +62,35 @@ impl Trouble {
     }
 }
 
-/// Reads `shard` from `start`. `ending` carries the shard's EndingSequenceNumber once a listing
-/// shows it closed. Returns when stopped, when the processor is gone, or after sending
-/// [`Input::End`] for a shard read to its end; an error when the shard stayed unreadable.
+/// The reading of one shard under one lease.
+pub(super) struct Lease {
+    pub epoch: u64,
+    /// Where the lease says to resume.
+    pub start: Position,
+    /// MillisBehindLatest of the last read, for the heartbeat to report.
+    pub lag: Arc<AtomicI64>,
+    /// Where each answer is noted (metrics, readiness).
+    pub stats: Arc<Stats>,
+}
+
+/// Reads `shard` from the lease's start. `ending` carries the shard's EndingSequenceNumber once
+/// a listing shows it closed. Returns when stopped, when the processor is gone, or after
+/// sending [`Input::End`] for a shard read to its end; an error when the shard stayed
+/// unreadable.
 pub(super) async fn read_shard(
     source: Arc<dyn ShardSource>,
     shard: ShardInfo,
-    start: Position,
+    lease: Lease,
     ending: watch::Receiver<Option<SequenceNumber>>,
     tx: mpsc::Sender<Input>,
     stop: CancellationToken,
 ) -> Result<(), StreamError> {
+    let Lease {
+        epoch,
+        start,
+        lag,
+        stats,
+    } = lease;
     let id: Arc<str> = Arc::from(shard.shard_id.as_str());
     tracing::info!(shard = %id, ?start, "opening shard");
     let mut position = start.sequence_number().cloned();
@@ -109,6 +129,10 @@ pub(super) async fn read_shard(
             }
         };
         trouble.recovered();
+        stats.shard_read(&id, read.millis_behind_latest);
+        if let Some(behind) = read.millis_behind_latest {
+            lag.store(behind, Ordering::Relaxed);
+        }
         if let Some(last) = read.records.last() {
             position = Some(last.sequence_number.clone());
         }
@@ -117,6 +141,7 @@ pub(super) async fn read_shard(
         if !read.records.is_empty() {
             let input = Input::Records {
                 shard: id.clone(),
+                epoch,
                 records: read.records,
             };
             if !send(&tx, input, &stop).await {
@@ -127,6 +152,7 @@ pub(super) async fn read_shard(
             tracing::info!(shard = %id, "shard read to its end");
             let input = Input::End {
                 shard: id,
+                epoch,
                 final_sequence: SequenceNumber::later(position, ending),
             };
             send(&tx, input, &stop).await;

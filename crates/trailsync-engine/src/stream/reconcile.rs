@@ -2,6 +2,11 @@
 //! the processor, which writes it and removes this source's rows the listing did not see. It
 //! repairs what events cannot: events CloudTrail dropped (over 256 KB on the CloudWatch Logs
 //! path), changes not made through the API, anything missed while trailsync was down.
+//!
+//! In a fleet one worker reconciles per interval: the `reconcile` job lease goes to whichever
+//! worker asks first once the last run finished an interval ago (half an interval, to absorb
+//! the workers' ticks drifting apart). Every worker refreshes its own view of the source's
+//! accounts on each tick, as events from a new account may reach any of them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +20,19 @@ use trailsync_catalog::Table;
 use super::messages::Reconcile;
 use trailsync_core::{FetchError, Fetched, Inventory, Location};
 
-use crate::{Stats, SyncPlan};
+use crate::{Fleet, Stats, SyncPlan};
 
-/// Reconciles every `interval` (the first one interval after the start) until stopped.
+/// The job lease reconciliation runs under.
+const JOB: &str = "reconcile";
+
+/// Reconciles every `interval` (the first one interval after the start) until stopped, when
+/// this worker gets the fleet's job lease.
 pub(super) async fn every(
     interval: Duration,
     plan: Arc<SyncPlan>,
     inventory: Arc<dyn Inventory>,
     stats: Arc<Stats>,
+    fleet: Arc<Fleet>,
     tx: mpsc::Sender<Reconcile>,
     stop: CancellationToken,
 ) {
@@ -41,6 +51,18 @@ pub(super) async fn every(
                 "the source's accounts changed; reconciling with the new ones"
             );
         }
+        let job = match fleet.job(JOB, interval / 2).await {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                tracing::debug!("another worker reconciles this interval");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot take the reconciliation lease; trying next interval");
+                continue;
+            }
+        };
+        let started = chrono::Utc::now();
         tracing::info!("reconciling every table against a full listing");
         for table in plan.top_level() {
             let (ack, answer) = oneshot::channel();
@@ -62,6 +84,10 @@ pub(super) async fn every(
             if tx.send(done).await.is_err() {
                 return;
             }
+        }
+        // The listings are handed over; the processor writes them in order with the stream.
+        if let Err(error) = job.finish(started).await {
+            tracing::warn!(%error, "cannot record the reconciliation; another worker may repeat it");
         }
     }
 }

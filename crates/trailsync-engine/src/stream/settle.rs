@@ -4,11 +4,12 @@
 //! re-checking an id AWS did not return). No I/O here; the processor applies it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use trailsync_catalog::{Deletion, Resource, Table};
-use trailsync_core::{FetchError, Fetched, Location, SkippedChange};
+use trailsync_core::{Attribution, EventCause, FetchError, Fetched, Location, SkippedChange};
 
 use super::route::{deletion, id_of};
 use super::window::{Claim, Group, Want, Work, WorkKey};
@@ -66,6 +67,8 @@ pub(crate) struct Settlement {
     pub refreshed: Vec<Refreshed>,
     /// (table, location, id) the writes touch: the reconciliation journal notes them.
     pub touched: Vec<(&'static Table, Location, String)>,
+    /// The events behind each resource written, for the change history.
+    pub attribution: Attribution,
 }
 
 /// Settles one answer; see the module docs.
@@ -91,6 +94,9 @@ pub(crate) fn settle(answer: Answer) -> Settlement {
         match listed {
             Ok(fetched) => {
                 out.touch(table, &location, &fetched.resources);
+                for id in fetched.resources.iter().filter_map(|r| id_of(table, r)) {
+                    out.attribute(table, id, &work.claims);
+                }
                 out.upserts.extend(fetched.resources);
                 let transient = fetched.failed.iter().find(|(_, e)| e.is_transient());
                 if let Some((id, error)) = transient {
@@ -152,6 +158,7 @@ pub(crate) fn settle(answer: Answer) -> Settlement {
     let mut failed = fetched.failed;
     for (id, work) in group.ids {
         if returned.contains(&id) {
+            out.attribute(table, id.clone(), &work.claims);
             out.settled.push(key(Want::Id(id)));
             out.done.extend(work.claims);
         } else if let Some(at) = failed.iter().position(|(failed_id, _)| *failed_id == id) {
@@ -162,6 +169,7 @@ pub(crate) fn settle(answer: Answer) -> Settlement {
                 .push((key(Want::Id(id)), work.claims, Again::Recheck));
         } else {
             out.touched.push((table, location.clone(), id.clone()));
+            out.attribute(table, id.clone(), &work.claims);
             out.deletes.extend(deletion(table, &location, id.clone()));
             out.settled.push(key(Want::Id(id)));
             out.done.extend(work.claims);
@@ -230,6 +238,18 @@ impl Settlement {
         }
     }
 
+    /// Notes the events of `claims` as the causes of the change to (`table`, `id`).
+    fn attribute(&mut self, table: &'static Table, id: String, claims: &[Claim]) {
+        let causes: Vec<Arc<EventCause>> = claims.iter().filter_map(|c| c.cause.clone()).collect();
+        if !causes.is_empty() {
+            self.attribution
+                .events
+                .entry((table.name, id))
+                .or_default()
+                .extend(causes);
+        }
+    }
+
     fn touch(&mut self, table: &'static Table, location: &Location, resources: &[Resource]) {
         for id in resources.iter().filter_map(|r| id_of(table, r)) {
             self.touched.push((table, location.clone(), id));
@@ -277,7 +297,7 @@ mod tests {
             let seq = SequenceNumber::new(self.1.to_string()).expect("digits");
             self.1 += 1;
             Claim {
-                ticket: self.0.record(&Arc::from("s"), seq),
+                ticket: self.0.record(&Arc::from("s"), 0, seq),
                 cause: Some(Arc::new(EventCause {
                     event_id: Some(format!("id-{event}")),
                     event_name: event.into(),

@@ -31,111 +31,101 @@ pub(crate) fn reached_end(
     read.records.is_empty() && read.millis_behind_latest == Some(0)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Known, not read yet: a parent is still being read.
-    Waiting,
-    Reading,
-    Drained,
-}
-
-#[derive(Debug)]
-struct Node {
-    info: ShardInfo,
-    state: State,
-}
-
-/// Every shard seen, and how far along each is.
+/// Every shard seen, its info as last listed, and whether it is finished (read to its end and
+/// committed, by this worker or another).
 #[derive(Debug, Default)]
 pub(crate) struct ShardGraph {
     nodes: BTreeMap<String, Node>,
 }
 
+#[derive(Debug)]
+struct Node {
+    info: ShardInfo,
+    drained: bool,
+}
+
 impl ShardGraph {
-    /// Merges a ListShards answer: new shards are added (drained already when their checkpoint
-    /// is at their end), and known ones learn their ending. Returns the shards being read whose
-    /// ending is new, for their readers.
-    pub(crate) fn update(
-        &mut self,
-        listing: Vec<ShardInfo>,
-        checkpoints: &HashMap<String, Position>,
-    ) -> Vec<(String, SequenceNumber)> {
+    /// Merges a ListShards answer: new shards are added, known ones learn their ending. Returns
+    /// the shards whose ending is new, for their readers.
+    pub(crate) fn update(&mut self, listing: Vec<ShardInfo>) -> Vec<(String, SequenceNumber)> {
         let mut closed = Vec::new();
         for info in listing {
             match self.nodes.get_mut(&info.shard_id) {
                 Some(node) => {
                     if node.info.ending_sequence_number != info.ending_sequence_number {
-                        if let (State::Reading, Some(ending)) =
-                            (node.state, &info.ending_sequence_number)
-                        {
+                        if let Some(ending) = &info.ending_sequence_number {
                             closed.push((info.shard_id.clone(), ending.clone()));
                         }
                         node.info.ending_sequence_number = info.ending_sequence_number;
                     }
                 }
                 None => {
-                    let finished = match (
-                        checkpoints
-                            .get(&info.shard_id)
-                            .and_then(Position::sequence_number),
-                        &info.ending_sequence_number,
-                    ) {
-                        (Some(at), Some(ending)) => at >= ending,
-                        _ => false,
-                    };
-                    let state = if finished {
-                        State::Drained
-                    } else {
-                        State::Waiting
-                    };
-                    self.nodes
-                        .insert(info.shard_id.clone(), Node { info, state });
+                    self.nodes.insert(
+                        info.shard_id.clone(),
+                        Node {
+                            info,
+                            drained: false,
+                        },
+                    );
                 }
             }
         }
         closed
     }
 
-    /// Shards that may be read now: waiting, with every parent drained or no longer listed.
-    /// They are marked as being read.
-    pub(crate) fn take_ready(&mut self) -> Vec<ShardInfo> {
-        let ready: Vec<String> = self
-            .nodes
+    /// Marks drained the shards whose committed position (by any worker) reached their end;
+    /// returns those newly drained.
+    pub(crate) fn observe(&mut self, positions: &HashMap<String, Position>) -> Vec<String> {
+        let mut drained = Vec::new();
+        for node in self.nodes.values_mut() {
+            if node.drained {
+                continue;
+            }
+            let at = positions
+                .get(&node.info.shard_id)
+                .and_then(Position::sequence_number);
+            if let (Some(at), Some(ending)) = (at, &node.info.ending_sequence_number)
+                && at >= ending
+            {
+                node.drained = true;
+                drained.push(node.info.shard_id.clone());
+            }
+        }
+        drained
+    }
+
+    /// Shards that may be read now: not drained, with every parent drained or no longer listed.
+    pub(crate) fn readable(&self) -> Vec<&ShardInfo> {
+        self.nodes
             .values()
-            .filter(|n| n.state == State::Waiting)
+            .filter(|n| !n.drained)
             .filter(|n| {
-                n.info.parents().all(|parent| {
-                    self.nodes
-                        .get(parent)
-                        .is_none_or(|p| p.state == State::Drained)
-                })
+                n.info
+                    .parents()
+                    .all(|parent| self.nodes.get(parent).is_none_or(|p| p.drained))
             })
-            .map(|n| n.info.shard_id.clone())
-            .collect();
-        ready
-            .into_iter()
-            .filter_map(|id| {
-                let node = self.nodes.get_mut(&id)?;
-                node.state = State::Reading;
-                Some(node.info.clone())
-            })
+            .map(|n| &n.info)
             .collect()
     }
 
-    /// Records that a shard was read to its end and everything from it is committed.
-    pub(crate) fn drained(&mut self, shard_id: &str) {
-        if let Some(node) = self.nodes.get_mut(shard_id) {
-            node.state = State::Drained;
+    /// Whether `shard` has a parent still listed: a shard made by resharding, whose records are
+    /// all newer than its parents'.
+    pub(crate) fn has_listed_parent(&self, shard: &ShardInfo) -> bool {
+        shard.parents().any(|p| self.nodes.contains_key(p))
+    }
+
+    /// Records that a shard was read to its end and everything from it is committed; false if
+    /// that was known already.
+    pub(crate) fn drained(&mut self, shard_id: &str) -> bool {
+        match self.nodes.get_mut(shard_id) {
+            Some(node) => !std::mem::replace(&mut node.drained, true),
+            None => false,
         }
     }
 
     /// How many shards are known, and how many of them are drained.
     pub(crate) fn counts(&self) -> (usize, usize) {
-        let drained = self
-            .nodes
-            .values()
-            .filter(|n| n.state == State::Drained)
-            .count();
+        let drained = self.nodes.values().filter(|n| n.drained).count();
         (self.nodes.len(), drained)
     }
 }
@@ -158,70 +148,62 @@ mod tests {
         }
     }
 
-    fn ids(shards: Vec<ShardInfo>) -> Vec<String> {
-        shards.into_iter().map(|s| s.shard_id).collect()
+    fn ids(graph: &ShardGraph) -> Vec<String> {
+        graph
+            .readable()
+            .into_iter()
+            .map(|s| s.shard_id.clone())
+            .collect()
     }
 
     #[test]
     fn children_wait_until_every_parent_is_drained() {
         let mut graph = ShardGraph::default();
-        graph.update(
-            vec![
-                shard("a", &[], Some("20")),
-                shard("b", &[], Some("30")),
-                shard("c", &[], None),
-                // a split into a1 and a2; a1 merged with b into m.
-                shard("a1", &["a"], Some("40")),
-                shard("a2", &["a"], None),
-                shard("m", &["a1", "b"], None),
-            ],
-            &HashMap::new(),
-        );
-        assert_eq!(ids(graph.take_ready()), ["a", "b", "c"]);
-        assert!(
-            graph.take_ready().is_empty(),
-            "each shard is handed out once"
-        );
+        graph.update(vec![
+            shard("a", &[], Some("20")),
+            shard("b", &[], Some("30")),
+            shard("c", &[], None),
+            // a split into a1 and a2; a1 merged with b into m.
+            shard("a1", &["a"], Some("40")),
+            shard("a2", &["a"], None),
+            shard("m", &["a1", "b"], None),
+        ]);
+        assert_eq!(ids(&graph), ["a", "b", "c"]);
         graph.drained("a");
-        assert_eq!(ids(graph.take_ready()), ["a1", "a2"]);
+        assert_eq!(ids(&graph), ["a1", "a2", "b", "c"]);
         graph.drained("a1");
-        assert!(graph.take_ready().is_empty(), "m still waits for b");
+        assert_eq!(ids(&graph), ["a2", "b", "c"], "m still waits for b");
         graph.drained("b");
-        assert_eq!(ids(graph.take_ready()), ["m"]);
+        assert_eq!(ids(&graph), ["a2", "c", "m"]);
         assert_eq!(graph.counts(), (6, 3));
+        assert!(graph.has_listed_parent(&shard("m", &["a1", "b"], None)));
+        assert!(!graph.has_listed_parent(&shard("x", &["gone"], None)));
     }
 
     #[test]
-    fn a_parent_checkpointed_at_its_end_is_not_read_again() {
-        let checkpoints = HashMap::from([
+    fn a_shard_checkpointed_at_its_end_by_any_worker_is_drained() {
+        let mut graph = ShardGraph::default();
+        graph.update(vec![
+            shard("p", &[], Some("120")),
+            shard("q", &[], Some("100")),
+            shard("child", &["p"], None),
+            shard("orphan", &["expired"], None),
+        ]);
+        graph.observe(&HashMap::from([
             ("p".to_string(), Position::After(seq("0000120"))),
             ("q".to_string(), Position::After(seq("99"))),
-        ]);
-        let mut graph = ShardGraph::default();
-        graph.update(
-            vec![
-                shard("p", &[], Some("120")),
-                shard("q", &[], Some("100")),
-                shard("child", &["p"], None),
-                shard("orphan", &["expired"], None),
-            ],
-            &checkpoints,
-        );
+        ]));
         // p is finished; q is one record short; a parent no longer listed is no obstacle.
-        assert_eq!(ids(graph.take_ready()), ["child", "orphan", "q"]);
+        assert_eq!(ids(&graph), ["child", "orphan", "q"]);
     }
 
     #[test]
     fn readers_learn_when_their_shard_closes() {
         let mut graph = ShardGraph::default();
-        graph.update(vec![shard("a", &[], None)], &HashMap::new());
-        graph.take_ready();
-        let closed = graph.update(
-            vec![shard("a", &[], Some("7")), shard("a1", &["a"], None)],
-            &HashMap::new(),
-        );
+        graph.update(vec![shard("a", &[], None)]);
+        let closed = graph.update(vec![shard("a", &[], Some("7")), shard("a1", &["a"], None)]);
         assert_eq!(closed, [("a".to_string(), seq("7"))]);
-        assert!(graph.take_ready().is_empty());
+        assert_eq!(ids(&graph), ["a"]);
     }
 
     #[test]

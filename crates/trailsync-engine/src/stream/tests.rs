@@ -16,13 +16,15 @@ use tokio_util::sync::CancellationToken;
 use trailsync_catalog::tables::ec2;
 use trailsync_catalog::{Resource, Row, Table, Value};
 use trailsync_core::{
-    Checkpoint, Destination, DestinationError, ErrorKind, FetchError, FetchErrorKind, Fetched,
-    Inventory, Location, Position, Record, SequenceNumber, ShardInfo, ShardRead, ShardReader,
-    ShardSource, SkippedChange, StreamError, WriteBatch, WriteSummary,
+    ChangeQuery, ChangeRecord, Checkpoint, Destination, DestinationError, ErrorKind, FetchError,
+    FetchErrorKind, Fetched, FleetView, Grant, Held, Inventory, JobGrant, LeaseScope, Leases,
+    Location, Position, Record, SequenceNumber, ShardClaim, ShardInfo, ShardRead, ShardReader,
+    ShardSource, SkippedChange, StreamError, Worker, WriteBatch, WriteSummary,
 };
 
+use super::memory_leases::MemoryLeases;
 use super::{DefaultStart, RetryPolicy, RunError, StreamOptions, run};
-use crate::{Stats, SyncPlan};
+use crate::{Fleet, Stats, SyncPlan};
 
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "us-east-1";
@@ -220,6 +222,9 @@ struct FakeDestination {
     poison: Mutex<bool>,
     /// Every write fails as unavailable until then.
     down_until: Mutex<Option<Instant>>,
+    leases: MemoryLeases,
+    /// What caused each batch with rows: (resource id, event ids).
+    causes: Mutex<Vec<(String, Vec<String>)>>,
 }
 
 impl FakeDestination {
@@ -227,8 +232,106 @@ impl FakeDestination {
         lock(&self.rows).get(id).cloned()
     }
 
+    /// The committed position of shard-0: its lease's.
     fn checkpoint(&self) -> Option<Position> {
-        lock(&self.checkpoints).get("shard-0").cloned()
+        self.leases.position("shard-0")
+    }
+}
+
+/// The fake keeps its leases in memory, with the real ones' rules.
+#[async_trait]
+impl Leases for FakeDestination {
+    async fn heartbeat(
+        &self,
+        scope: &LeaseScope,
+        worker: &Worker,
+        shards: &[Held],
+        jobs: &[Held],
+        ttl: Duration,
+    ) -> Result<FleetView, DestinationError> {
+        self.leases
+            .heartbeat(scope, worker, shards, jobs, ttl)
+            .await
+    }
+
+    async fn acquire(
+        &self,
+        scope: &LeaseScope,
+        worker: &Worker,
+        claim: ShardClaim<'_>,
+        ttl: Duration,
+    ) -> Result<Option<Grant>, DestinationError> {
+        self.leases.acquire(scope, worker, claim, ttl).await
+    }
+
+    async fn fence(
+        &self,
+        scope: &LeaseScope,
+        shard_id: &str,
+        epoch: u64,
+        start: &Position,
+    ) -> Result<Position, DestinationError> {
+        self.leases.fence(scope, shard_id, epoch, start).await
+    }
+
+    async fn request_handoff(
+        &self,
+        scope: &LeaseScope,
+        worker: &Worker,
+        shard_id: &str,
+        epoch: u64,
+    ) -> Result<(), DestinationError> {
+        self.leases
+            .request_handoff(scope, worker, shard_id, epoch)
+            .await
+    }
+
+    async fn release(
+        &self,
+        scope: &LeaseScope,
+        worker: &Worker,
+        shards: &[Held],
+        jobs: &[Held],
+    ) -> Result<(), DestinationError> {
+        self.leases.release(scope, worker, shards, jobs).await
+    }
+
+    async fn reclaim(&self, scope: &LeaseScope, worker: &Worker) -> Result<(), DestinationError> {
+        self.leases.reclaim(scope, worker).await
+    }
+
+    async fn leave(&self, scope: &LeaseScope, worker: &Worker) -> Result<(), DestinationError> {
+        self.leases.leave(scope, worker).await
+    }
+
+    async fn acquire_job(
+        &self,
+        scope: &LeaseScope,
+        worker: &Worker,
+        job: &str,
+        due_after: Duration,
+        ttl: Duration,
+    ) -> Result<Option<JobGrant>, DestinationError> {
+        self.leases
+            .acquire_job(scope, worker, job, due_after, ttl)
+            .await
+    }
+
+    async fn record_job(
+        &self,
+        scope: &LeaseScope,
+        job: &str,
+        epoch: u64,
+        started_at: DateTime<Utc>,
+        finished: bool,
+    ) -> Result<(), DestinationError> {
+        self.leases
+            .record_job(scope, job, epoch, started_at, finished)
+            .await
+    }
+
+    async fn view(&self, scope: &LeaseScope) -> Result<FleetView, DestinationError> {
+        self.leases.view(scope).await
     }
 }
 
@@ -250,6 +353,11 @@ impl Destination for FakeDestination {
                 ErrorKind::Refused,
                 "upsert into aws_ec2_instances: new row violates check constraint \"poison\"",
             ));
+        }
+        self.leases.checkpoint(&batch.checkpoints)?;
+        for ((_, id), events) in &batch.attribution.events {
+            let ids = events.iter().filter_map(|e| e.event_id.clone()).collect();
+            lock(&self.causes).push((id.clone(), ids));
         }
         let mut rows = lock(&self.rows);
         for resource in &batch.upserts {
@@ -304,6 +412,15 @@ impl Destination for FakeDestination {
     ) -> Result<HashMap<String, Position>, DestinationError> {
         Ok(lock(&self.checkpoints).clone())
     }
+
+    /// The fake keeps the batches' attributions instead of a history table.
+    async fn changes(&self, _: &ChangeQuery) -> Result<Vec<ChangeRecord>, DestinationError> {
+        Ok(Vec::new())
+    }
+
+    async fn prune_changes(&self, _: DateTime<Utc>, _: usize) -> Result<u64, DestinationError> {
+        Ok(0)
+    }
 }
 
 fn text(row: &Row, column: &str) -> String {
@@ -311,6 +428,15 @@ fn text(row: &Row, column: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
+}
+
+/// The worker the harness runs as.
+fn worker() -> Worker {
+    Worker {
+        id: "test:1:a".into(),
+        host: "test".into(),
+        pid: 1,
+    }
 }
 
 /// One run of the engine over the fakes, stopped by [`Harness::stop`].
@@ -342,6 +468,7 @@ impl Harness {
             concurrency: 4,
             batch_size: 100,
             not_found_retry_delay: Duration::from_millis(20),
+            history: false,
         });
         let options = StreamOptions {
             default_start: DefaultStart::TrimHorizon,
@@ -352,15 +479,38 @@ impl Harness {
                 cap: Duration::from_millis(80),
             },
         };
-        tokio::spawn(run(
-            plan,
+        let (inventory, destination, stream) = (
             self.inventory.clone(),
             self.destination.clone(),
             self.stream.clone(),
-            options,
-            self.stats.clone(),
-            self.cancel.clone(),
-        ))
+        );
+        let (stats, cancel) = (self.stats.clone(), self.cancel.clone());
+        tokio::spawn(async move {
+            let scope = LeaseScope {
+                source_name: SOURCE.into(),
+                stream_arn: STREAM.into(),
+            };
+            let fleet = Fleet::join(destination.clone(), scope, worker(), true)
+                .await
+                .map_err(RunError::Destination)?;
+            let beating = CancellationToken::new();
+            let heartbeat = tokio::spawn(fleet.clone().run(beating.clone()));
+            let result = run(
+                plan,
+                inventory,
+                destination,
+                stream,
+                options,
+                stats,
+                fleet.clone(),
+                cancel,
+            )
+            .await;
+            beating.cancel();
+            let _ = heartbeat.await;
+            fleet.leave().await.map_err(RunError::Destination)?;
+            result
+        })
     }
 
     /// Polls `check` (every 5 ms, for at most 5 s).
@@ -610,6 +760,45 @@ async fn waiting_work_pauses_reading_instead_of_growing_memory() {
     })
     .await;
     assert_eq!(h.destination.tag("i-1").as_deref(), Some("late"));
+    h.cancel.cancel();
+    running.await.expect("joins").expect("a clean stop");
+}
+
+#[tokio::test]
+async fn a_shard_taken_over_is_left_to_its_new_owner() {
+    let h = Harness::new();
+    h.inventory.put("i-1", "a");
+    h.inventory.put("i-2", "b");
+    h.inventory.put("i-3", "c");
+    let running = h.start();
+    h.stream.put(tag_event(1, "i-1"));
+    h.until("the first record checkpointed", || {
+        h.destination.checkpoint() == Some(Position::After(seq(1)))
+    })
+    .await;
+
+    // Another worker takes the shard over (this one's lease expired while it was paused).
+    h.destination.leases.steal("shard-0", "elsewhere:2:b");
+    h.stream.put(tag_event(2, "i-2"));
+    // The batch is written again without the lost checkpoint: rows are current state.
+    h.until("the row written", || {
+        h.destination.tag("i-2").as_deref() == Some("b")
+    })
+    .await;
+    assert_eq!(
+        h.destination.checkpoint(),
+        Some(Position::After(seq(1))),
+        "the new owner's checkpoint is not moved by the old one"
+    );
+    assert_eq!(
+        h.destination.leases.owner("shard-0"),
+        Some((Some("elsewhere:2:b".to_string()), 2))
+    );
+    // This worker stopped reading the shard: later records are the new owner's to apply.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.stream.put(tag_event(3, "i-3"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.destination.tag("i-3"), None);
     h.cancel.cancel();
     running.await.expect("joins").expect("a clean stop");
 }

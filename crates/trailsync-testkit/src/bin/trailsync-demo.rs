@@ -136,6 +136,23 @@ async fn run() -> Result<()> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     println!("checkpoint committed: {shard} at sequence {seq}");
+
+    step(&format!(
+        "What changed, who did it, and how: `trailsync history {}`",
+        config.display()
+    ));
+    let history = std::process::Command::new(trailsync_bin()?)
+        .args(["history", "--since", "1h"])
+        .arg(&config)
+        .output()?;
+    print!("{}", String::from_utf8_lossy(&history.stdout));
+    if !history.status.success() {
+        return Err(format!(
+            "trailsync history failed: {}",
+            String::from_utf8_lossy(&history.stderr)
+        )
+        .into());
+    }
     println!(
         "\nThe inventory is in {}; the next `trailsync sync` resumes from the checkpoint.",
         db.display()

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 mod explain;
+mod history;
+mod status;
 mod sync;
 mod tables;
 mod validate;
@@ -11,7 +13,27 @@ use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Sync { config } => sync::run(&config),
+        Command::Sync { config, wait } => sync::run(&config, wait),
+        Command::Status { config, format } => status::run(&config, format),
+        Command::History {
+            config,
+            table,
+            id,
+            since,
+            principal,
+            limit,
+            format,
+        } => history::run(
+            &config,
+            history::Filter {
+                table,
+                id,
+                since,
+                principal,
+                limit,
+            },
+            format,
+        ),
         Command::Validate { config } => Ok(validate::run(&config)),
         Command::Tables { format } => tables::run(format),
         Command::Explain { file, format } => explain::run(file.as_deref(), format),

@@ -8,12 +8,14 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 use trailsync::Source;
 use trailsync_config::Config;
+use trailsync_core::DestinationKind;
+use trailsync_destination::sqlite::lock::{self, LockError, ProcessLock};
 
 use crate::{EXIT_RUNTIME, EXIT_USAGE};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub fn run(paths: &[PathBuf], wait: bool) -> anyhow::Result<ExitCode> {
     let config = match trailsync_config::load(paths) {
         Ok(config) => config,
         Err(diagnostics) => {
@@ -27,11 +29,39 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Held until the process exits: one writer per SQLite database.
+    let _locks = match runtime.block_on(lock_sqlite(&config, wait)) {
+        Ok(locks) => locks,
+        Err(LockError::InUse(in_use)) => {
+            eprintln!("error: {in_use}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let result = runtime.block_on(sync_all(config));
     // Work still running here (a write abandoned at the end of the drain budget) must not hold
     // the exit back: shutdown is bounded (SIGTERM to exit in under 10 s).
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     result
+}
+
+/// Locks every SQLite database the config writes (waiting for its holder with `wait`).
+async fn lock_sqlite(config: &Config, wait: bool) -> Result<Vec<ProcessLock>, LockError> {
+    let mut locks = Vec::new();
+    for destination in &config.destinations {
+        if destination.kind != DestinationKind::Sqlite {
+            continue;
+        }
+        let Some(file) = lock::database_file(&destination.connection_string) else {
+            continue;
+        };
+        locks.push(if wait {
+            lock::lock(&file).await?
+        } else {
+            lock::try_lock(&file)?
+        });
+    }
+    Ok(locks)
 }
 
 async fn sync_all(config: Config) -> anyhow::Result<ExitCode> {

@@ -354,13 +354,18 @@ pub struct Trailsync {
 impl Trailsync {
     /// Starts `trailsync sync` on this config text, with moto's test credentials.
     pub fn sync(config: &str) -> Trailsync {
+        Trailsync::start(&["sync"], config)
+    }
+
+    /// Starts `trailsync ARGS CONFIG-FILE` on this config text, with moto's test credentials.
+    pub fn start(args: &[&str], config: &str) -> Trailsync {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write config");
         let log = dir.path().join("trailsync.log");
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trailsync"))
-            .arg("sync")
+            .args(args)
             .arg(&config_path)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -396,6 +401,11 @@ impl Trailsync {
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The process id (while it runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("trailsync is running")
     }
 
     /// SIGKILL: no chance to finish anything; whatever was not committed must be read again.
