@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
@@ -207,11 +207,19 @@ impl HttpConnector for MeteredConnector {
             if let Some(call) = &call {
                 meter.admit(call).await;
             }
-            if !meter.shared.log_requests {
-                return inner.call(request).await;
-            }
             let started = std::time::Instant::now();
             let answer = inner.call(request).await;
+            if let (Some(call), Ok(response)) = (&call, &answer)
+                && is_throttling(response)
+            {
+                meter
+                    .shared
+                    .stats
+                    .aws_throttle(&call.service, &call.operation);
+            }
+            if !meter.shared.log_requests {
+                return answer;
+            }
             let (service, operation, region) = call.as_ref().map_or(("-", "-", "-"), |c| {
                 (c.service.as_str(), c.operation.as_str(), c.region.as_str())
             });
@@ -239,6 +247,19 @@ impl HttpConnector for MeteredConnector {
             answer
         })
     }
+}
+
+/// Whether AWS answered "slow down": HTTP 429, 503 (EC2's `RequestLimitExceeded`, S3's
+/// `SlowDown`), or a JSON-protocol error type naming throttling. Read from the status and
+/// headers only: the body is the SDK's to read.
+fn is_throttling(response: &HttpResponse) -> bool {
+    let status = response.status().as_u16();
+    status == 429
+        || status == 503
+        || response
+            .headers()
+            .get("x-amzn-errortype")
+            .is_some_and(|kind| kind.contains("Throttl") || kind.contains("LimitExceeded"))
 }
 
 /// What a signed request is: where, to which service, which operation.

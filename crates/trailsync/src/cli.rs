@@ -11,6 +11,15 @@ pub struct Cli {
     /// More log detail (-v debug, -vv trace); TRAILSYNC_LOG takes a full filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines as plain text (no colours off a terminal) or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +34,12 @@ pub enum Command {
         /// When a SQLite database is in use by another process, wait for it instead of exiting.
         #[arg(long)]
         wait: bool,
+        /// Serve Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz).
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
+        /// /readyz fails when a shard this worker owns has made no progress for this long.
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_age)]
+        ready_stall: std::time::Duration,
     },
     /// The fleet of each streaming source: per shard its owner, checkpoint, lag and lease
     /// expiry; per worker what it holds; the fleet's jobs.

@@ -6,6 +6,7 @@
 //! then runs the full sync and consumes the stream until cancelled. The binary is a thin shell
 //! over this (and over the command modules that print things).
 
+pub mod metrics;
 mod source;
 mod status;
 

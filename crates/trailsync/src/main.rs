@@ -41,10 +41,15 @@ fn init_logging(cli: &cli::Cli) {
     let filter = EnvFilter::try_from_env("TRAILSYNC_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!("warn,trailsync={default},trailsync_engine={default},trailsync_aws={default},trailsync_destination={default}"))
     });
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // One JSON object per line: time, level, message and fields (for log shippers).
+        cli::LogFormat::Json => logs.json().with_current_span(false).init(),
+        cli::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .init(),
+    }
 }

@@ -1,6 +1,7 @@
 //! One configured source, wired: config -> destinations, accounts, plan, inventory, stream.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -216,6 +217,16 @@ impl Source {
         &self.stats
     }
 
+    /// The destination this source writes (and keeps its leases in), for readiness probes.
+    pub fn destination(&self) -> &Arc<dyn Destination> {
+        &self.store
+    }
+
+    /// The stream this source follows, if any.
+    pub fn stream_arn(&self) -> Option<&str> {
+        self.events.as_ref().map(|(_, stream)| stream.stream_arn())
+    }
+
     /// Runs the full sync (unless configured off), then consumes the stream (if configured)
     /// until `cancel` fires. `Ok(false)` when parts of the full sync failed but the rest went on.
     ///
@@ -290,6 +301,7 @@ impl Source {
                 }
             }
         }
+        self.stats.full_sync_done.store(true, Ordering::Relaxed);
         let default_start = match events.start_position {
             StartPosition::TrimHorizon => DefaultStart::TrimHorizon,
             StartPosition::Latest => DefaultStart::Latest,

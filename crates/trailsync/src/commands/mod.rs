@@ -13,7 +13,19 @@ use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Sync { config, wait } => sync::run(&config, wait),
+        Command::Sync {
+            config,
+            wait,
+            metrics_addr,
+            ready_stall,
+        } => sync::run(
+            &config,
+            sync::Options {
+                wait,
+                metrics_addr,
+                ready_stall,
+            },
+        ),
         Command::Status { config, format } => status::run(&config, format),
         Command::History {
             config,

@@ -1,12 +1,13 @@
 //! `trailsync sync`: builds each source ([`Source::build`]) and runs them until a signal.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
-use trailsync::Source;
+use trailsync::{Source, metrics};
 use trailsync_config::Config;
 use trailsync_core::DestinationKind;
 use trailsync_destination::sqlite::lock::{self, LockError, ProcessLock};
@@ -15,7 +16,19 @@ use crate::{EXIT_RUNTIME, EXIT_USAGE};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-pub fn run(paths: &[PathBuf], wait: bool) -> anyhow::Result<ExitCode> {
+/// How `sync` runs, beyond the config.
+#[derive(Debug)]
+pub struct Options {
+    /// Wait for a SQLite database another process holds.
+    pub wait: bool,
+    /// Serve metrics and health here.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Readiness fails after an owned shard stalls this long.
+    pub ready_stall: Duration,
+}
+
+pub fn run(paths: &[PathBuf], options: Options) -> anyhow::Result<ExitCode> {
+    let wait = options.wait;
     let config = match trailsync_config::load(paths) {
         Ok(config) => config,
         Err(diagnostics) => {
@@ -38,7 +51,7 @@ pub fn run(paths: &[PathBuf], wait: bool) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error.into()),
     };
-    let result = runtime.block_on(sync_all(config));
+    let result = runtime.block_on(sync_all(config, &options));
     // Work still running here (a write abandoned at the end of the drain budget) must not hold
     // the exit back: shutdown is bounded (SIGTERM to exit in under 10 s).
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
@@ -64,12 +77,30 @@ async fn lock_sqlite(config: &Config, wait: bool) -> Result<Vec<ProcessLock>, Lo
     Ok(locks)
 }
 
-async fn sync_all(config: Config) -> anyhow::Result<ExitCode> {
+async fn sync_all(config: Config, options: &Options) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
-    let mut sources = tokio::task::JoinSet::new();
+    let mut built = Vec::new();
     for source in &config.sources {
-        let built = Source::build(source, &config).await?;
+        built.push(Source::build(source, &config).await?);
+    }
+    // Served until every source has stopped.
+    let serving = CancellationToken::new();
+    let _stop_serving = serving.clone().drop_guard();
+    if let Some(addr) = options.metrics_addr {
+        let observed = built
+            .iter()
+            .map(|source| metrics::Observed {
+                name: source.name().to_string(),
+                stats: source.stats().clone(),
+                destination: source.destination().clone(),
+                streaming: source.stream_arn().is_some(),
+            })
+            .collect();
+        metrics::serve(addr, observed, options.ready_stall, serving.clone()).await?;
+    }
+    let mut sources = tokio::task::JoinSet::new();
+    for built in built {
         let cancel = cancel.clone();
         sources.spawn(async move {
             let name = built.name().to_string();
