@@ -55,3 +55,33 @@ pub fn top_level() -> impl Iterator<Item = &'static Table> {
 
 #[cfg(test)]
 mod tests;
+
+#[doc(hidden)]
+pub mod testing {
+    //! For the workspace's tests: the material beside the repository.
+
+    use std::path::{Path, PathBuf};
+
+    /// `../shared/RELATIVE` beside the repository: the published CloudTrail samples and
+    /// CloudQuery's table reference, which a clone of the repository alone does not have.
+    /// `None` when absent, after saying the test is skipped; with `CI=true` its absence fails
+    /// the test loudly instead, so CI never skips silently.
+    pub fn shared(relative: &str) -> Option<PathBuf> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared")
+            .join(relative);
+        if path.exists() {
+            return Some(path);
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing: CI needs ../shared beside the repository",
+            path.display()
+        );
+        eprintln!(
+            "skipped: {} is not beside this clone (set CI=true to require it)",
+            path.display()
+        );
+        None
+    }
+}

@@ -2,7 +2,7 @@
 //! expectations written by reading each record; then each record in every accepted form.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use flate2::{Compression, write::GzEncoder};
 use serde_json::{Value, json};
@@ -190,8 +190,13 @@ const CASES: &[Case] = &[
          Changes(&[(DB_INSTANCES, Some("test-cloudtrail-event-instance-31611"), U)])),
 ];
 
+/// The published samples, or `None` (the test is skipped) in a clone without `../shared`.
+fn samples() -> Option<PathBuf> {
+    trailsync_catalog::testing::shared("fixtures/cloudtrail/events")
+}
+
 fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/cloudtrail/events")
+    samples().expect("checked by the test first")
 }
 
 fn read(file: &str) -> Vec<u8> {
@@ -263,6 +268,9 @@ fn explain_one(bytes: &[u8], what: &str) -> Explanation {
 
 #[test]
 fn every_fixture_has_an_expectation() {
+    if samples().is_none() {
+        return;
+    }
     let mut expected: Vec<&str> = CASES.iter().map(|c| c.file).collect();
     expected.sort_unstable();
     assert_eq!(
@@ -274,6 +282,9 @@ fn every_fixture_has_an_expectation() {
 
 #[test]
 fn every_fixture_explains_as_expected() {
+    if samples().is_none() {
+        return;
+    }
     let mut failures = Vec::new();
     for case in CASES {
         let got = explain_one(&read(case.file), case.file);
@@ -353,6 +364,9 @@ fn forms(record: &Value) -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn every_form_gives_the_same_answer() {
+    if samples().is_none() {
+        return;
+    }
     for case in CASES {
         let want = expected(case);
         for (form, bytes) in forms(&record(case.file)) {
@@ -364,6 +378,9 @@ fn every_form_gives_the_same_answer() {
 
 #[test]
 fn batches_keep_order_in_every_form() {
+    if samples().is_none() {
+        return;
+    }
     let files = [
         "ec2/RunInstances.json",
         "iam/UpdateUser.json",
@@ -415,6 +432,9 @@ fn control_message_yields_nothing() {
 
 #[test]
 fn fixtures_survive_truncation() {
+    if samples().is_none() {
+        return;
+    }
     // A record cut anywhere, plain or gzip, is skipped, never half-read.
     let bytes = read("ec2/RunInstances-3.json");
     let zipped = gzip(&bytes);

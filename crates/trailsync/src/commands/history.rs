@@ -148,14 +148,18 @@ pub(crate) fn line(change: &ChangeRecord) -> String {
 const MOST_COLUMNS_SHOWN: usize = 4;
 
 /// The changed columns, compactly: `+`/`-` for what a list or map gained or lost
-/// (`ip_permissions +tcp/22 0.0.0.0/0`, `tags +env=prod`), `old -> new` for a plain value, child
-/// tables as counts. Nothing for a created or deleted resource beyond its children.
+/// (`ip_permissions +tcp/22 0.0.0.0/0`, `tags +env=prod`), `old -> new` for a plain value,
+/// `~n` for items of a list of nested objects that changed, child tables as counts. Nothing for
+/// a created or deleted resource beyond its children.
 pub(crate) fn summarise(change: &ChangeRecord) -> String {
     let mut parts = Vec::new();
     if change.action == "updated"
         && let Some(columns) = change.changes.as_object()
     {
-        for (column, values) in columns.iter().take(MOST_COLUMNS_SHOWN) {
+        // Plain values and small maps (state, tags) say most: they come first, lists after.
+        let mut ordered: Vec<(&String, &Json)> = columns.iter().collect();
+        ordered.sort_by_key(|(_, values)| values.get("new").is_some_and(Json::is_array));
+        for (column, values) in ordered.into_iter().take(MOST_COLUMNS_SHOWN) {
             let old = values.get("old").unwrap_or(&Json::Null);
             let new = values.get("new").unwrap_or(&Json::Null);
             parts.push(format!("{column} {}", difference(old, new)));
@@ -186,22 +190,37 @@ pub(crate) fn summarise(change: &ChangeRecord) -> String {
 fn difference(old: &Json, new: &Json) -> String {
     match (old, new) {
         (Json::Array(before), Json::Array(after)) => {
-            let mut words: Vec<String> = after
+            let added: Vec<&Json> = after.iter().filter(|i| !before.contains(i)).collect();
+            let removed: Vec<&Json> = before.iter().filter(|i| !after.contains(i)).collect();
+            if added.is_empty() && removed.is_empty() {
+                return "reordered".into();
+            }
+            let named = |item: &Json| item.get("IpProtocol").is_some() || item.get("Key").is_some();
+            if !added
                 .iter()
-                .filter(|item| !before.contains(item))
+                .chain(&removed)
+                .all(|i| named(i) || !i.is_object())
+            {
+                // Nested objects (interfaces, volumes): counts; --format json has them whole.
+                let changed = added.len().min(removed.len());
+                let mut words = Vec::new();
+                if changed > 0 {
+                    words.push(format!("~{changed}"));
+                }
+                if added.len() > changed {
+                    words.push(format!("+{}", added.len() - changed));
+                }
+                if removed.len() > changed {
+                    words.push(format!("-{}", removed.len() - changed));
+                }
+                return words.join(" ");
+            }
+            let mut words: Vec<String> = added
+                .iter()
                 .map(|item| format!("+{}", item_text(item)))
                 .collect();
-            words.extend(
-                before
-                    .iter()
-                    .filter(|item| !after.contains(item))
-                    .map(|item| format!("-{}", item_text(item))),
-            );
-            if words.is_empty() {
-                "reordered".into()
-            } else {
-                words.join(" ")
-            }
+            words.extend(removed.iter().map(|item| format!("-{}", item_text(item))));
+            words.join(" ")
         }
         (Json::Object(before), Json::Object(after)) if is_flat(before) && is_flat(after) => {
             let mut words = Vec::new();
