@@ -140,6 +140,21 @@ impl CallMeter {
         self.shared.limiter.share_with(workers);
     }
 
+    /// Adapts the call's bucket to AWS's answer and counts throttling.
+    fn answered(&self, call: &Call, throttled: bool) {
+        let limit = limit_for(&call.service, &call.operation);
+        if throttled {
+            self.shared
+                .stats
+                .aws_throttle(&call.service, &call.operation);
+            if let Some(limit) = limit {
+                self.shared.limiter.throttled(&call.region, limit.bucket);
+            }
+        } else if let Some(limit) = limit {
+            self.shared.limiter.succeeded(&call.region, limit.bucket);
+        }
+    }
+
     async fn admit(&self, call: &Call) {
         if let Some(limit) = limit_for(&call.service, &call.operation) {
             self.shared
@@ -209,13 +224,8 @@ impl HttpConnector for MeteredConnector {
             }
             let started = std::time::Instant::now();
             let answer = inner.call(request).await;
-            if let (Some(call), Ok(response)) = (&call, &answer)
-                && is_throttling(response)
-            {
-                meter
-                    .shared
-                    .stats
-                    .aws_throttle(&call.service, &call.operation);
+            if let (Some(call), Ok(response)) = (&call, &answer) {
+                meter.answered(call, is_throttling(response));
             }
             if !meter.shared.log_requests {
                 return answer;

@@ -3,6 +3,12 @@
 //! event re-fetches share one budget per account, region and service). In a fleet each worker
 //! takes its share of the budget ([`RateLimiter::share_with`]), so that the fleet as a whole
 //! stays within what one worker would spend.
+//!
+//! The sizes are where a bucket starts, not a ceiling: like the SDK's adaptive retry mode, each
+//! bucket adapts to what the account allows. A throttling answer halves its rate (at most once
+//! per [`DECREASE_COOLDOWN`], so one burst of refusals is one decrease); every call that goes
+//! through adds a little back, up to [`MOST_FACTOR`] times the starting size: additive increase,
+//! multiplicative decrease.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +23,17 @@ pub struct BucketSize {
     pub refill_per_second: f64,
 }
 
+/// The lowest a bucket's rate falls, as a fraction of its starting size: callers already queued
+/// keep the waits they were given, so a deep floor would keep them long after AWS recovered.
+pub const LEAST_FACTOR: f64 = 0.25;
+/// The highest a bucket's rate climbs while AWS keeps answering, as a multiple of its start.
+pub const MOST_FACTOR: f64 = 4.0;
+/// What the factor regains per second while calls go through: from the floor back to the
+/// starting size in under ten seconds, to the ceiling in about forty.
+pub const INCREASE_PER_SECOND: f64 = 0.1;
+/// Throttling answers within this long of a decrease do not decrease again.
+pub const DECREASE_COOLDOWN: Duration = Duration::from_secs(1);
+
 /// One token bucket. Callers reserve a token and wait until it exists, so that concurrent
 /// callers queue in arrival order instead of all retrying at once.
 #[derive(Debug)]
@@ -25,6 +42,11 @@ pub struct TokenBucket {
     /// Negative when callers are queued for tokens not yet refilled.
     tokens: f64,
     updated: Instant,
+    /// The adapted rate, as a multiple of `size`.
+    factor: f64,
+    last_decrease: Option<Instant>,
+    /// Since when the factor has been growing.
+    growing_since: Instant,
 }
 
 impl TokenBucket {
@@ -34,7 +56,39 @@ impl TokenBucket {
             size,
             tokens: size.burst,
             updated: now,
+            factor: 1.0,
+            last_decrease: None,
+            growing_since: now,
         }
+    }
+
+    /// The rate now, tokens per second.
+    pub fn rate(&self) -> f64 {
+        (self.size.refill_per_second * self.factor).max(f64::MIN_POSITIVE)
+    }
+
+    /// AWS answered "slow down": halve the rate (once per cooldown) and drop saved tokens.
+    pub fn throttled(&mut self, now: Instant) {
+        if self
+            .last_decrease
+            .is_some_and(|at| now.saturating_duration_since(at) < DECREASE_COOLDOWN)
+        {
+            return;
+        }
+        self.factor = (self.factor / 2.0).max(LEAST_FACTOR);
+        self.tokens = self.tokens.min(0.0);
+        self.updated = self.updated.max(now);
+        self.last_decrease = Some(now);
+        self.growing_since = now;
+    }
+
+    /// A call went through at `now`: regain what the time since the last change allows.
+    pub fn succeeded(&mut self, now: Instant) {
+        let elapsed = now
+            .saturating_duration_since(self.growing_since)
+            .as_secs_f64();
+        self.factor = (self.factor + elapsed * INCREASE_PER_SECOND).min(MOST_FACTOR);
+        self.growing_since = now;
     }
 
     /// Reshapes the bucket (a fleet grew or shrank); tokens beyond the new burst are dropped.
@@ -47,10 +101,11 @@ impl TokenBucket {
 
     /// Takes one token at `now`; returns how long to wait before using it (zero if it was there).
     pub fn reserve(&mut self, now: Instant) -> Duration {
-        let rate = self.size.refill_per_second.max(f64::MIN_POSITIVE);
+        let rate = self.rate();
+        let burst = (self.size.burst * self.factor).max(1.0);
         if now > self.updated {
             let elapsed = (now - self.updated).as_secs_f64();
-            self.tokens = (self.tokens + elapsed * rate).min(self.size.burst);
+            self.tokens = (self.tokens + elapsed * rate).min(burst);
             self.updated = now;
         }
         self.tokens -= 1.0;
@@ -109,6 +164,33 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
         }
     }
+
+    /// AWS throttled a call paced by `(scope, name)`: that bucket slows down.
+    pub fn throttled(&self, scope: &str, name: &'static str) {
+        if let Ok(mut buckets) = self.buckets.lock()
+            && let Some(bucket) = buckets.get_mut(&(scope.to_string(), name))
+        {
+            let before = bucket.rate();
+            bucket.throttled(Instant::now());
+            if bucket.rate() < before {
+                tracing::debug!(
+                    scope,
+                    bucket = name,
+                    rate = bucket.rate(),
+                    "throttled by AWS; slowing down"
+                );
+            }
+        }
+    }
+
+    /// A call paced by `(scope, name)` went through: that bucket speeds up a little.
+    pub fn succeeded(&self, scope: &str, name: &'static str) {
+        if let Ok(mut buckets) = self.buckets.lock()
+            && let Some(bucket) = buckets.get_mut(&(scope.to_string(), name))
+        {
+            bucket.succeeded(Instant::now());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +212,42 @@ mod tests {
         // The 101st waits one refill interval, the 102nd two: callers queue.
         assert_eq!(bucket.reserve(start), Duration::from_millis(50));
         assert_eq!(bucket.reserve(start), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn throttling_halves_the_rate_once_per_cooldown_and_time_wins_it_back() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(EC2, start);
+        bucket.throttled(start);
+        bucket.throttled(start + Duration::from_millis(10));
+        assert_eq!(bucket.rate(), 10.0, "one burst of refusals is one decrease");
+        let later = start + DECREASE_COOLDOWN;
+        bucket.throttled(later);
+        assert_eq!(bucket.rate(), 5.0);
+        // Saved tokens are gone: the next call waits for the slower refill.
+        assert_eq!(bucket.reserve(later), Duration::from_millis(200));
+        // Five seconds of calls going through: +0.5 of the starting rate.
+        bucket.succeeded(later + Duration::from_secs(5));
+        assert!((bucket.rate() - 15.0).abs() < 1e-9, "{}", bucket.rate());
+        bucket.succeeded(later + Duration::from_secs(3600));
+        assert_eq!(
+            bucket.rate(),
+            EC2.refill_per_second * MOST_FACTOR,
+            "bounded above"
+        );
+        let mut at = later + Duration::from_secs(3600);
+        for _ in 0..100 {
+            at += DECREASE_COOLDOWN;
+            bucket.throttled(at);
+        }
+        assert_eq!(
+            bucket.rate(),
+            EC2.refill_per_second * LEAST_FACTOR,
+            "bounded below"
+        );
+        // From the floor back to the starting rate in under ten seconds.
+        bucket.succeeded(at + Duration::from_millis(7_500));
+        assert!(bucket.rate() >= EC2.refill_per_second, "{}", bucket.rate());
     }
 
     #[test]
