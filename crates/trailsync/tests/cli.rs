@@ -144,3 +144,52 @@ fn explain_reads_a_real_cloudtrail_event() {
             .all(|r| r["table"] == "aws_ec2_instances" && r["action"] == "delete")
     );
 }
+
+/// The binary's own output, at debug level, for a config whose PostgreSQL password, external ids
+/// and `${file:}` contents are sentinels: `validate` (with a mistake beside them) and a `sync`
+/// that fails to connect print none of them.
+#[test]
+fn secrets_never_reach_stderr() {
+    const PASSWORD: &str = "sentinel-pw-55e1";
+    const EXTERNAL_ID: &str = "sentinel-ext-0b7d";
+    const FILE_SECRET: &str = "sentinel-file-9a2c";
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("id.txt"), FILE_SECRET).expect("secret file");
+    let config = |extra: &str| {
+        format!(
+            "kind: source\nspec:\n  name: aws\n  path: cloudquery/aws\n  tables: ['aws_ec2_instances']\n  destinations: [pg]\n  spec:\n    regions: [us-east-1]\n{extra}    accounts:\n      - id: prod\n        role_arn: arn:aws:iam::111122223333:role/reader\n        external_id: {EXTERNAL_ID}\n      - id: other\n        role_arn: arn:aws:iam::444455556666:role/reader\n        external_id: ${{file:id.txt}}\n---\nkind: destination\nspec:\n  name: pg\n  path: cloudquery/postgresql\n  spec:\n    connection_string: postgres://trailsync:{PASSWORD}@127.0.0.1:1/test?sslmode=disable\n"
+        )
+    };
+    let clean = |what: &str, out: &std::process::Output| {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in [PASSWORD, EXTERNAL_ID, FILE_SECRET] {
+            assert!(!text.contains(secret), "{what} printed {secret}:\n{text}");
+        }
+        text
+    };
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, config("    regoins: [eu-west-1]\n")).expect("config");
+    let out = trailsync(&["-vv", "validate", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = clean("validate", &out);
+    assert!(text.contains("regoins"), "{text}");
+
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, config("")).expect("config");
+    let out = trailsync(&["-vv", "sync", good.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = clean("sync", &out);
+    assert!(
+        text.contains("destination pg: cannot connect to postgresql"),
+        "the failure is said: {text}"
+    );
+}
