@@ -198,7 +198,7 @@ fn postgres_retryable(error: &tokio_postgres::Error) -> bool {
 }
 
 /// `error: cause: cause`, on one line.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

@@ -29,6 +29,33 @@ pub(crate) struct StoredRow {
     pub values: Vec<Value>,
 }
 
+impl StoredRow {
+    /// A row from its values as selected (every column of its table, bookkeeping first);
+    /// `None` without a `_cq_id`.
+    pub(crate) fn from_values(mut values: Vec<Value>) -> Option<StoredRow> {
+        let data = values.split_off(trailsync_catalog::CQ_COLUMNS.len().min(values.len()));
+        let mut bookkeeping = values.into_iter();
+        let sync_time = match bookkeeping.next() {
+            Some(Value::Timestamp(t)) => Some(t),
+            _ => None,
+        };
+        let _source = bookkeeping.next();
+        let Some(Value::Uuid(cq_id)) = bookkeeping.next() else {
+            return None;
+        };
+        let parent_id = match bookkeeping.next() {
+            Some(Value::Uuid(id)) => Some(id),
+            _ => None,
+        };
+        Some(StoredRow {
+            cq_id,
+            parent_id,
+            sync_time,
+            values: data,
+        })
+    }
+}
+
 /// What a batch's reads found.
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
@@ -318,13 +345,11 @@ pub(crate) fn select(dialect: Dialect, query: &ChangeQuery) -> (String, Vec<Para
     push_quoted(&mut sql, CHANGES.name);
     sql.push_str(" WHERE 1 = 1");
     let mut params: Vec<Param<'static>> = Vec::new();
-    let sigil = match dialect {
-        Dialect::Sqlite => '?',
-        Dialect::Postgres => '$',
-    };
     let mut bind = |param: Param<'static>| {
         params.push(param);
-        format!("{sigil}{}", params.len())
+        let mut placeholder = String::new();
+        dialect.param(&mut placeholder, params.len());
+        placeholder
     };
     let mut conditions = Vec::new();
     for (column, value) in [
@@ -342,29 +367,34 @@ pub(crate) fn select(dialect: Dialect, query: &ChangeQuery) -> (String, Vec<Para
         conditions.push(format!("\"changed_at\" >= {p}"));
     }
     if let Some(principal) = &query.principal {
-        let exact = bind(Param::Owned(Value::Text(principal.clone())));
-        let like = bind(Param::Owned(Value::Text(format!("%{principal}%"))));
-        conditions.push(format!(
-            "(\"principal_arn\" = {exact} OR CAST(\"events\" AS TEXT) LIKE {like})"
-        ));
+        // Any coalesced event's principal: the ARN as a whole JSON string (quotes included, so
+        // `user/bob` does not match `user/bobby`), LIKE's wildcards escaped.
+        let escaped: String = principal
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let like = bind(Param::Owned(Value::Text(format!("%\"{escaped}\"%"))));
+        conditions.push(format!("CAST(\"events\" AS TEXT) LIKE {like} ESCAPE '\\'"));
     }
     for condition in conditions {
         sql.push_str(" AND ");
         sql.push_str(&condition);
     }
-    sql.push_str(&format!(
-        " ORDER BY \"changed_at\" DESC LIMIT {}",
-        query.limit.max(1)
+    let limit = bind(Param::BigInt(
+        i64::try_from(query.limit.max(1)).unwrap_or(i64::MAX),
     ));
+    sql.push_str(&format!(" ORDER BY \"changed_at\" DESC LIMIT {limit}"));
     (sql, params)
 }
 
 /// Deletes up to `$2` rows committed before `$1`, oldest first.
 pub(crate) fn prune(dialect: Dialect) -> String {
-    let (before, limit) = match dialect {
-        Dialect::Sqlite => ("?1", "?2"),
-        Dialect::Postgres => ("$1", "$2"),
-    };
+    let (mut before, mut limit) = (String::new(), String::new());
+    dialect.param(&mut before, 1);
+    dialect.param(&mut limit, 2);
     format!(
         "DELETE FROM \"{table}\" WHERE \"change_id\" IN (SELECT \"change_id\" FROM \"{table}\" \
          WHERE \"changed_at\" < {before} ORDER BY \"changed_at\" LIMIT {limit})",

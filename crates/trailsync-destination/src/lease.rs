@@ -205,8 +205,12 @@ pub(crate) fn epoch(stored: i64) -> u64 {
     u64::try_from(stored).unwrap_or(0)
 }
 
+/// An epoch to store: [`epoch`]'s inverse.
+pub(crate) fn stored_epoch(epoch: u64) -> i64 {
+    i64::try_from(epoch).unwrap_or(i64::MAX)
+}
+
 /// Shard lease rows as selected by [`Statements::select_shards`], decoded by each executor.
-#[allow(clippy::type_complexity)]
 pub(crate) struct ShardRow {
     pub shard_id: String,
     pub owner: Option<String>,

@@ -95,9 +95,9 @@ fn positions(
     rows: Vec<(String, String)>,
 ) -> Result<std::collections::HashMap<String, trailsync_core::Position>, Error> {
     rows.into_iter()
-        .map(|(shard, stored)| match stored.parse() {
-            Ok(position) => Ok((shard, position)),
-            Err(_) => Err(Error::InvalidCheckpoint { shard, stored }),
+        .map(|(shard, stored)| {
+            let position = lease::position(&shard, &stored)?;
+            Ok((shard, position))
         })
         .collect()
 }

@@ -4,7 +4,7 @@
 
 use trailsync_catalog::ColumnType;
 
-use crate::sql::{Dialect, push_list, push_quoted};
+use crate::sql::{Dialect, Index, push_list, push_quoted};
 
 /// One column of an own table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +50,6 @@ pub struct OwnTable {
     pub indexes: &'static [(&'static str, &'static [&'static str])],
     /// Meant to be queried by users (listed by `trailsync tables`), rather than bookkeeping.
     pub public: bool,
-}
-
-impl OwnTable {
-    pub fn column(&self, name: &str) -> Option<&OwnColumn> {
-        self.columns.iter().find(|c| c.name == name)
-    }
 }
 
 use ColumnType::{BigInt, Text, Timestamp};
@@ -293,8 +287,8 @@ pub const CHANGES: OwnTable = OwnTable {
 /// Every own table, in creation order.
 pub const OWN_TABLES: [&OwnTable; 5] = [&CHECKPOINTS, &WORKERS, &JOBS, &SKIPPED, &CHANGES];
 
-/// `CREATE TABLE IF NOT EXISTS` with every column, then its indexes.
-pub(crate) fn create(dialect: Dialect, table: &OwnTable) -> Vec<String> {
+/// `CREATE TABLE IF NOT EXISTS` with every column (its indexes: [`indexes`]).
+pub(crate) fn create(dialect: Dialect, table: &OwnTable) -> String {
     let mut sql = String::from("CREATE TABLE IF NOT EXISTS ");
     push_quoted(&mut sql, table.name);
     sql.push_str(" (");
@@ -310,18 +304,16 @@ pub(crate) fn create(dialect: Dialect, table: &OwnTable) -> Vec<String> {
         sql.push(')');
     }
     sql.push(')');
-    let mut statements = vec![sql];
-    for (suffix, columns) in table.indexes {
-        let mut index = String::from("CREATE INDEX IF NOT EXISTS ");
-        push_quoted(&mut index, &format!("{}_{suffix}", table.name));
-        index.push_str(" ON ");
-        push_quoted(&mut index, table.name);
-        index.push_str(" (");
-        push_list(&mut index, columns.iter().copied());
-        index.push(')');
-        statements.push(index);
-    }
-    statements
+    sql
+}
+
+/// The table's secondary indexes.
+pub(crate) fn indexes(table: &OwnTable) -> Vec<Index> {
+    table
+        .indexes
+        .iter()
+        .map(|(suffix, columns)| Index::new(table.name, suffix, columns))
+        .collect()
 }
 
 /// `ALTER TABLE ... ADD COLUMN` for each declared column missing from `existing`.
@@ -356,17 +348,18 @@ mod tests {
 
     #[test]
     fn a_table_is_created_from_its_declaration() {
-        let [table, index] = create(Dialect::Postgres, &SKIPPED).try_into().expect("two");
+        let table = create(Dialect::Postgres, &SKIPPED);
+        let [index] = indexes(&SKIPPED).try_into().expect("one index");
         assert!(table.starts_with("CREATE TABLE IF NOT EXISTS \"trailsync_skipped\" ("));
         assert!(table.contains("\"skipped_at\" timestamptz NOT NULL DEFAULT"));
         assert!(!table.contains("PRIMARY KEY"), "{table}");
+        assert_eq!(index.name, "trailsync_skipped_at");
         assert_eq!(
-            index,
+            index.create,
             "CREATE INDEX IF NOT EXISTS \"trailsync_skipped_at\" ON \"trailsync_skipped\" (\"skipped_at\")"
         );
-        let [checkpoints] = create(Dialect::Sqlite, &CHECKPOINTS)
-            .try_into()
-            .expect("one");
+        assert!(indexes(&CHECKPOINTS).is_empty());
+        let checkpoints = create(Dialect::Sqlite, &CHECKPOINTS);
         assert!(
             checkpoints.ends_with("PRIMARY KEY (\"source_name\", \"stream_arn\", \"shard_id\"))")
         );

@@ -398,7 +398,7 @@ fn history_steps(dialect: Dialect, rows: Vec<history::ChangeRow>, steps: &mut Ve
 
 /// Rows of `trailsync_skipped`, stamped with the batch's time and source.
 fn skipped_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec<Step<'a>>) {
-    for chunk in sql::chunks(dialect, &batch.skipped, sql::SKIPPED_WIDTH) {
+    for chunk in sql::chunks(dialect, &batch.skipped, SKIPPED.columns.len()) {
         let text = |value: &'a Option<String>| value.as_deref().map_or(Param::Null, Param::Text);
         let params = chunk
             .iter()
@@ -418,7 +418,7 @@ fn skipped_steps<'a>(dialect: Dialect, batch: &'a WriteBatch, steps: &mut Vec<St
             })
             .collect();
         steps.push(Step {
-            sql: sql::insert_skipped(dialect, chunk.len()),
+            sql: sql::insert_own(dialect, &SKIPPED, chunk.len()),
             params,
             context: Context::new(Operation::Insert, SKIPPED.name),
             effect: Effect::Uncounted,
@@ -551,7 +551,7 @@ fn checkpoint_steps<'a>(statements: &Statements, batch: &'a WriteBatch, steps: &
                 Param::Text(&checkpoint.shard_id),
                 Param::Position(&checkpoint.position),
                 Param::Timestamp(now),
-                Param::BigInt(i64::try_from(checkpoint.epoch).unwrap_or(i64::MAX)),
+                Param::BigInt(crate::lease::stored_epoch(checkpoint.epoch)),
             ],
             context: Context::new(Operation::WriteCheckpoint, CHECKPOINTS.name),
             effect: Effect::Checkpoint {

@@ -11,11 +11,6 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use trailsync_catalog::{CQ_COLUMNS, Column, ColumnType, Table};
 
-use crate::own::SKIPPED;
-
-/// Parameters per row of [`insert_skipped`]: every column of `trailsync_skipped`.
-pub(crate) const SKIPPED_WIDTH: usize = SKIPPED.columns.len();
-
 /// The longest identifier PostgreSQL keeps (longer ones are silently truncated).
 const MAX_IDENTIFIER: usize = 63;
 
@@ -46,7 +41,7 @@ impl Dialect {
     }
 
     /// Appends the placeholder of the `n`th (1-based) parameter.
-    fn param(self, out: &mut String, n: usize) {
+    pub(crate) fn param(self, out: &mut String, n: usize) {
         let sigil = match self {
             Dialect::Sqlite => '?',
             Dialect::Postgres => '$',
@@ -179,7 +174,7 @@ pub(crate) fn create_table(dialect: Dialect, table: &Table, keyed: bool) -> Stri
 }
 
 /// Indexes the writes and stale deletes look rows up by.
-pub(crate) fn create_indexes(table: &Table, keyed: bool) -> Vec<String> {
+pub(crate) fn create_indexes(table: &Table, keyed: bool) -> Vec<Index> {
     let mut indexes: Vec<(&str, &[&str])> = vec![("cqsync", &["_cq_source_name", "_cq_sync_time"])];
     if !table.is_top_level() {
         indexes.push(("cqpid", &["_cq_parent_id"]));
@@ -190,17 +185,30 @@ pub(crate) fn create_indexes(table: &Table, keyed: bool) -> Vec<String> {
     }
     indexes
         .into_iter()
-        .map(|(suffix, columns)| {
-            let mut sql = String::from("CREATE INDEX IF NOT EXISTS ");
-            push_quoted(&mut sql, &object_name(table.name, suffix));
-            sql.push_str(" ON ");
-            push_quoted(&mut sql, table.name);
-            sql.push_str(" (");
-            push_list(&mut sql, columns.iter().copied());
-            sql.push(')');
-            sql
-        })
+        .map(|(suffix, columns)| Index::new(table.name, suffix, columns))
         .collect()
+}
+
+/// A secondary index: its name, and the statement that creates it if missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Index {
+    pub name: String,
+    pub create: String,
+}
+
+impl Index {
+    /// `CREATE INDEX IF NOT EXISTS "<table>_<suffix>" ON "<table>" (columns)`.
+    pub(crate) fn new(table: &str, suffix: &str, columns: &[&str]) -> Index {
+        let name = object_name(table, suffix);
+        let mut create = String::from("CREATE INDEX IF NOT EXISTS ");
+        push_quoted(&mut create, &name);
+        create.push_str(" ON ");
+        push_quoted(&mut create, table);
+        create.push_str(" (");
+        push_list(&mut create, columns.iter().copied());
+        create.push(')');
+        Index { name, create }
+    }
 }
 
 /// `ALTER TABLE ADD COLUMN`; the column is nullable so that existing rows stay valid.
@@ -418,17 +426,6 @@ pub(crate) fn delete(table: &str, condition: &str) -> String {
     push_quoted(&mut sql, table);
     sql.push_str(" WHERE ");
     sql.push_str(condition);
-    sql
-}
-
-/// Inserts `rows` skipped changes, columns in the order of [`SKIPPED`]'s declaration.
-pub(crate) fn insert_skipped(dialect: Dialect, rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO ");
-    push_quoted(&mut sql, SKIPPED.name);
-    sql.push_str(" (");
-    push_list(&mut sql, SKIPPED.columns.iter().map(|c| c.name));
-    sql.push_str(") VALUES ");
-    push_tuples(&mut sql, dialect, rows, SKIPPED_WIDTH);
     sql
 }
 

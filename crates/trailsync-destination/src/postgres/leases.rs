@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::{CALL_TIMEOUT, PostgresDestination, on};
+use super::{PostgresDestination, on};
 use crate::errors::{Context, Error, Operation};
 use crate::lease::{self, JobRow, ShardRow, Statements};
 use trailsync_core::{
-    DestinationError, DestinationKind as Kind, FleetView, Grant, Held, JobGrant, LeaseScope,
-    Leases, Position, ShardClaim, Worker, WorkerLease,
+    DestinationError, FleetView, Grant, Held, JobGrant, LeaseScope, Leases, Position, ShardClaim,
+    Worker, WorkerLease,
 };
 
 impl PostgresDestination {
@@ -22,35 +22,23 @@ impl PostgresDestination {
         &self,
         f: impl AsyncFnOnce(&Transaction<'_>, &Statements) -> Result<T, Error>,
     ) -> Result<T, DestinationError> {
-        let mut session = self.session().await?;
-        let result = async {
-            let client = session.client()?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(on(Context::op(Operation::Begin)))?;
-            let value = f(&tx, &self.statements).await?;
-            tx.commit()
-                .await
-                .map_err(on(Context::op(Operation::Commit)))?;
-            Ok(value)
-        };
-        let result = match tokio::time::timeout(CALL_TIMEOUT, result).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::TimedOut {
-                kind: Kind::Postgres,
-                after: CALL_TIMEOUT,
-            }),
-        };
-        if let Err(error) = &result {
-            session.forget_after(error);
-        }
-        Ok(result?)
+        let statements = &self.statements;
+        let value = self
+            .call(async |session| {
+                let tx = session
+                    .client()?
+                    .transaction()
+                    .await
+                    .map_err(on(Context::op(Operation::Begin)))?;
+                let value = f(&tx, statements).await?;
+                tx.commit()
+                    .await
+                    .map_err(on(Context::op(Operation::Commit)))?;
+                Ok(value)
+            })
+            .await?;
+        Ok(value)
     }
-}
-
-fn epoch(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 async fn execute(
@@ -165,7 +153,7 @@ impl Leases for PostgresDestination {
                         &scope.stream_arn,
                         &held.key,
                         &worker.id,
-                        &epoch(held.epoch),
+                        &lease::stored_epoch(held.epoch),
                         &ttl,
                         &held.millis_behind,
                     ],
@@ -180,7 +168,7 @@ impl Leases for PostgresDestination {
                         &scope.source_name,
                         &held.key,
                         &worker.id,
-                        &epoch(held.epoch),
+                        &lease::stored_epoch(held.epoch),
                         &ttl,
                     ],
                 )
@@ -238,7 +226,7 @@ impl Leases for PostgresDestination {
                             &scope.stream_arn,
                             &shard_id,
                             &worker.id,
-                            &epoch(seen),
+                            &lease::stored_epoch(seen),
                             &ttl,
                         ],
                     )
@@ -276,7 +264,7 @@ impl Leases for PostgresDestination {
                     &shard_id,
                     &start,
                     &Utc::now(),
-                    &epoch(epoch_now),
+                    &lease::stored_epoch(epoch_now),
                 ],
             )
             .await?;
@@ -308,7 +296,7 @@ impl Leases for PostgresDestination {
                     &scope.source_name,
                     &scope.stream_arn,
                     &shard_id,
-                    &epoch(epoch_seen),
+                    &lease::stored_epoch(epoch_seen),
                     &worker.id,
                 ],
             )
@@ -335,7 +323,7 @@ impl Leases for PostgresDestination {
                         &scope.stream_arn,
                         &held.key,
                         &worker.id,
-                        &epoch(held.epoch),
+                        &lease::stored_epoch(held.epoch),
                     ],
                 )
                 .await?;
@@ -348,7 +336,7 @@ impl Leases for PostgresDestination {
                         &scope.source_name,
                         &held.key,
                         &worker.id,
-                        &epoch(held.epoch),
+                        &lease::stored_epoch(held.epoch),
                     ],
                 )
                 .await?;
@@ -442,7 +430,12 @@ impl Leases for PostgresDestination {
             execute(
                 tx,
                 sql,
-                &[&scope.source_name, &job, &epoch(epoch_held), &started_at],
+                &[
+                    &scope.source_name,
+                    &job,
+                    &lease::stored_epoch(epoch_held),
+                    &started_at,
+                ],
             )
             .await?;
             Ok(())

@@ -85,7 +85,7 @@ impl PostgresDestination {
     ) -> Result<PostgresDestination, Error> {
         let invalid = |error: &(dyn std::error::Error + 'static)| Error::InvalidConnectionString {
             kind: Kind::Postgres,
-            reason: tls::chain(error),
+            reason: crate::errors::chain(error),
         };
         let split = tls::split(connection_string).map_err(|e| invalid(&e))?;
         let mut config = Config::from_str(&split.rest).map_err(|e| invalid(&e))?;
@@ -160,8 +160,18 @@ impl PostgresDestination {
         F: FnOnce(Stored) -> Result<S, Error>,
         S: AsRef<[Step<'s>]>,
     {
+        self.call(async |session| session.apply(reads, plan).await)
+            .await
+    }
+
+    /// Runs `f` on the session within [`CALL_TIMEOUT`]; after an error that may have broken
+    /// the connection, forgets it for the next call. Every call to the server goes through here.
+    async fn call<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Session) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut session = self.session().await?;
-        let result = match tokio::time::timeout(CALL_TIMEOUT, session.apply(reads, plan)).await {
+        let result = match tokio::time::timeout(CALL_TIMEOUT, f(&mut session)).await {
             Ok(result) => result,
             Err(_) => Err(Error::TimedOut {
                 kind: Kind::Postgres,
@@ -320,55 +330,52 @@ impl Destination for PostgresDestination {
         stream_arn: &str,
     ) -> Result<HashMap<String, Position>, DestinationError> {
         let context = Context::new(Operation::ReadCheckpoints, CHECKPOINTS.name);
-        let mut session = self.session().await?;
-        let result = async {
-            let client = session.client()?;
-            let rows = client
-                .query(
-                    &sql::select_checkpoints(Dialect::Postgres),
-                    &[&source, &stream_arn],
-                )
-                .await
-                .map_err(on(context))?;
-            rows.iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
-                .map_err(on(context))
-        }
-        .await;
-        if let Err(error) = &result {
-            session.forget_after(error);
-        }
-        Ok(crate::positions(result?)?)
+        let rows = self
+            .call(async |session| {
+                let rows = session
+                    .client()?
+                    .query(
+                        &sql::select_checkpoints(Dialect::Postgres),
+                        &[&source, &stream_arn],
+                    )
+                    .await
+                    .map_err(on(context))?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
+                    .map_err(on(context))
+            })
+            .await?;
+        Ok(crate::positions(rows)?)
     }
 
     async fn changes(&self, query: &ChangeQuery) -> Result<Vec<ChangeRecord>, DestinationError> {
         let (sql, params) = crate::history::select(Dialect::Postgres, query);
         let context = Context::new(Operation::ReadStored, CHANGES.name);
-        let mut session = self.session().await?;
-        let result = async {
-            let client = session.client()?;
-            let params: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            let rows = client.query(&sql, &params).await.map_err(on(context))?;
-            Ok(rows
-                .iter()
-                .map(|row| {
-                    let values = CHANGES
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| types::value_of(row, i, c.ty))
-                        .collect();
-                    crate::history::record(values)
-                })
-                .collect())
-        }
-        .await;
-        if let Err(error) = &result {
-            session.forget_after(error);
-        }
-        Ok(result?)
+        let records = self
+            .call(async |session| {
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let rows = session
+                    .client()?
+                    .query(&sql, &params)
+                    .await
+                    .map_err(on(context))?;
+                Ok(rows
+                    .iter()
+                    .map(|row| {
+                        let values = CHANGES
+                            .columns
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| types::value_of(row, i, c.ty))
+                            .collect();
+                        crate::history::record(values)
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(records)
     }
 
     async fn prune_changes(
@@ -378,52 +385,30 @@ impl Destination for PostgresDestination {
     ) -> Result<u64, DestinationError> {
         let context = Context::new(Operation::Delete, CHANGES.name);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut session = self.session().await?;
-        let result = async {
-            let client = session.client()?;
-            client
-                .execute(
-                    &crate::history::prune(Dialect::Postgres),
-                    &[&before, &limit],
-                )
-                .await
-                .map_err(on(context))
-        }
-        .await;
-        if let Err(error) = &result {
-            session.forget_after(error);
-        }
-        Ok(result?)
+        let deleted = self
+            .call(async |session| {
+                session
+                    .client()?
+                    .execute(
+                        &crate::history::prune(Dialect::Postgres),
+                        &[&before, &limit],
+                    )
+                    .await
+                    .map_err(on(context))
+            })
+            .await?;
+        Ok(deleted)
     }
 }
 
 /// A row read by [`plan::reads`], decoded leniently (see [`types::value_of`]).
 fn stored_row(row: &tokio_postgres::Row, table: &Table) -> Option<StoredRow> {
-    let mut values: Vec<Value> = table
+    let values: Vec<Value> = table
         .all_columns()
         .enumerate()
         .map(|(i, column)| types::value_of(row, i, column.ty))
         .collect();
-    let data = values.split_off(trailsync_catalog::CQ_COLUMNS.len().min(values.len()));
-    let mut bookkeeping = values.into_iter();
-    let sync_time = match bookkeeping.next() {
-        Some(Value::Timestamp(t)) => Some(t),
-        _ => None,
-    };
-    let _source = bookkeeping.next();
-    let Some(Value::Uuid(cq_id)) = bookkeeping.next() else {
-        return None;
-    };
-    let parent_id = match bookkeeping.next() {
-        Some(Value::Uuid(id)) => Some(id),
-        _ => None,
-    };
-    Some(StoredRow {
-        cq_id,
-        parent_id,
-        sync_time,
-        values: data,
-    })
+    StoredRow::from_values(values)
 }
 
 /// Creates trailsync's own tables if missing, and adds the columns a newer trailsync declares,
@@ -454,9 +439,11 @@ async fn create_own_tables_in(tx: &Transaction<'_>) -> Result<(), Error> {
     let client = tx;
     for table in OWN_TABLES {
         let create = on(Context::new(Operation::CreateTable, table.name));
-        for statement in own::create(Dialect::Postgres, table) {
-            client.batch_execute(&statement).await.map_err(&create)?;
-        }
+        client
+            .batch_execute(&own::create(Dialect::Postgres, table))
+            .await
+            .map_err(&create)?;
+        create_missing_indexes(client, table.name, own::indexes(table)).await?;
         let existing: Vec<String> = client
             .query(
                 "SELECT a.attname::text FROM pg_attribute a \
@@ -544,10 +531,36 @@ async fn migrate_table(
         plan::check_key(table, &key)?;
     }
 
-    for index in sql::create_indexes(table, keyed) {
-        tx.batch_execute(&index)
-            .await
-            .map_err(on(Context::new(Operation::CreateIndex, table.name)))?;
+    create_missing_indexes(tx, table.name, sql::create_indexes(table, keyed)).await
+}
+
+/// Creates the indexes of `table` that do not exist yet. `CREATE INDEX IF NOT EXISTS` locks
+/// the table before it looks, and a worker starting beside others that are writing could
+/// deadlock with them: an up-to-date schema takes no lock at all.
+async fn create_missing_indexes(
+    tx: &Transaction<'_>,
+    table: &'static str,
+    indexes: Vec<sql::Index>,
+) -> Result<(), Error> {
+    let inspect = on(Context::new(Operation::Inspect, table));
+    let existing: Vec<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = to_regclass($1)",
+            &[&sql::quote(table)],
+        )
+        .await
+        .map_err(&inspect)?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(&inspect)?;
+    for index in indexes {
+        if !existing.contains(&index.name) {
+            tx.batch_execute(&index.create)
+                .await
+                .map_err(on(Context::new(Operation::CreateIndex, table)))?;
+        }
     }
     Ok(())
 }

@@ -43,6 +43,8 @@ use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, Connection, Socket};
 
+use crate::errors::chain;
+
 /// libpq's `sslmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SslMode {
@@ -513,18 +515,6 @@ pub(crate) enum ConnectError {
         second: tokio_postgres::Error,
         first_tls: bool,
     },
-}
-
-/// `error: cause: cause`, on one line.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text.replace('\n', "; ")
 }
 
 /// The roots `options` name, or libpq's default file; none for the modes that do not verify

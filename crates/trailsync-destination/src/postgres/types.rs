@@ -22,9 +22,6 @@ type BoxError = Box<dyn Error + Sync + Send>;
 
 impl ToSql for Param<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
-        if let Param::Owned(value) = self {
-            return Param::Value(value).to_sql(ty, out);
-        }
         match self {
             Param::Null | Param::Value(Value::Null) => Ok(IsNull::Yes),
             Param::Text(text) => without_nul(text).as_ref().to_sql_checked(ty, out),
@@ -52,7 +49,7 @@ impl ToSql for Param<'_> {
             Param::Value(Value::Json(json)) => {
                 json_without_nul(json).as_ref().to_sql_checked(ty, out)
             }
-            Param::Owned(_) => Ok(IsNull::Yes),
+            Param::Owned(value) => Param::Value(value).to_sql(ty, out),
             Param::Value(Value::TextArray(items)) => {
                 if items.iter().any(|item| item.contains('\0')) {
                     let clean: Vec<String> = items.iter().map(|i| i.replace('\0', "")).collect();

@@ -35,14 +35,6 @@ impl SqliteDestination {
     }
 }
 
-fn epoch(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn time_text(time: &DateTime<Utc>) -> String {
-    crate::sql::format_time(time)
-}
-
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
     text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
@@ -133,7 +125,7 @@ impl Leases for SqliteDestination {
                         worker.id,
                         worker.host,
                         i64::from(worker.pid),
-                        time_text(&Utc::now()),
+                        crate::sql::format_time(&Utc::now()),
                         ttl
                     ])
                 })
@@ -146,7 +138,7 @@ impl Leases for SqliteDestination {
                             scope.stream_arn,
                             held.key,
                             worker.id,
-                            epoch(held.epoch),
+                            lease::stored_epoch(held.epoch),
                             ttl,
                             held.millis_behind
                         ])
@@ -160,7 +152,7 @@ impl Leases for SqliteDestination {
                             scope.source_name,
                             held.key,
                             worker.id,
-                            epoch(held.epoch),
+                            lease::stored_epoch(held.epoch),
                             ttl
                         ])
                     })
@@ -202,7 +194,7 @@ impl Leases for SqliteDestination {
                                 scope.stream_arn,
                                 shard_id,
                                 start,
-                                time_text(&Utc::now()),
+                                crate::sql::format_time(&Utc::now()),
                                 worker.id,
                                 ttl,
                                 parents
@@ -221,7 +213,7 @@ impl Leases for SqliteDestination {
                                 scope.stream_arn,
                                 shard_id,
                                 worker.id,
-                                epoch(seen),
+                                lease::stored_epoch(seen),
                                 ttl
                             ],
                             |row| Ok((row.get(0)?, row.get(1)?)),
@@ -259,8 +251,8 @@ impl Leases for SqliteDestination {
                         scope.stream_arn,
                         shard_id,
                         start,
-                        time_text(&Utc::now()),
-                        epoch(epoch_now)
+                        crate::sql::format_time(&Utc::now()),
+                        lease::stored_epoch(epoch_now)
                     ])
                 })
                 .map_err(on(context))?;
@@ -293,7 +285,7 @@ impl Leases for SqliteDestination {
                         scope.source_name,
                         scope.stream_arn,
                         shard_id,
-                        epoch(epoch_seen),
+                        lease::stored_epoch(epoch_seen),
                         worker.id
                     ])
                 })
@@ -322,7 +314,7 @@ impl Leases for SqliteDestination {
                             scope.stream_arn,
                             held.key,
                             worker.id,
-                            epoch(held.epoch)
+                            lease::stored_epoch(held.epoch)
                         ])
                     })
                     .map_err(on(context))?;
@@ -334,7 +326,7 @@ impl Leases for SqliteDestination {
                             scope.source_name,
                             held.key,
                             worker.id,
-                            epoch(held.epoch)
+                            lease::stored_epoch(held.epoch)
                         ])
                     })
                     .map_err(on(context))?;
@@ -426,8 +418,8 @@ impl Leases for SqliteDestination {
                     s.execute(params![
                         scope.source_name,
                         job,
-                        epoch(epoch_held),
-                        time_text(&started_at)
+                        lease::stored_epoch(epoch_held),
+                        crate::sql::format_time(&started_at)
                     ])
                 })
                 .map_err(on(lease::context()))?;

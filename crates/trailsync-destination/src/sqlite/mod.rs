@@ -244,8 +244,11 @@ impl SqliteDestination {
 fn create_own_tables(connection: &Connection) -> Result<(), Error> {
     for table in OWN_TABLES {
         let create = Context::new(Operation::CreateTable, table.name);
-        for statement in own::create(Dialect::Sqlite, table) {
-            connection.execute(&statement, []).map_err(on(create))?;
+        connection
+            .execute(&own::create(Dialect::Sqlite, table), [])
+            .map_err(on(create))?;
+        for index in own::indexes(table) {
+            connection.execute(&index.create, []).map_err(on(create))?;
         }
         let inspect = Context::new(Operation::Inspect, table.name);
         let existing: Vec<String> = connection
@@ -307,7 +310,7 @@ fn read_stored(tx: &Transaction<'_>, reads: &[Read<'_>]) -> Result<Stored, Error
 /// A row read by [`plan::reads`], decoded leniently: a value stored in another form than
 /// trailsync writes (a table another tool made) reads as NULL rather than failing the batch.
 fn stored_row(row: &rusqlite::Row<'_>, table: &Table) -> Option<StoredRow> {
-    let mut values: Vec<Value> = table
+    let values: Vec<Value> = table
         .all_columns()
         .enumerate()
         .map(|(i, column)| {
@@ -316,26 +319,7 @@ fn stored_row(row: &rusqlite::Row<'_>, table: &Table) -> Option<StoredRow> {
                 .unwrap_or(Value::Null)
         })
         .collect();
-    let data = values.split_off(trailsync_catalog::CQ_COLUMNS.len().min(values.len()));
-    let mut bookkeeping = values.into_iter();
-    let sync_time = match bookkeeping.next() {
-        Some(Value::Timestamp(t)) => Some(t),
-        _ => None,
-    };
-    let _source = bookkeeping.next();
-    let Some(Value::Uuid(cq_id)) = bookkeeping.next() else {
-        return None;
-    };
-    let parent_id = match bookkeeping.next() {
-        Some(Value::Uuid(id)) => Some(id),
-        _ => None,
-    };
-    Some(StoredRow {
-        cq_id,
-        parent_id,
-        sync_time,
-        values: data,
-    })
+    StoredRow::from_values(values)
 }
 
 /// SQLite's storage of a value of type `ty` (see the crate docs), as the catalog's value.
@@ -426,7 +410,7 @@ fn migrate_table(tx: &Transaction<'_>, table: &'static Table, keyed: bool) -> Re
     }
 
     for index in sql::create_indexes(table, keyed) {
-        tx.execute(&index, [])
+        tx.execute(&index.create, [])
             .map_err(on(Context::new(Operation::CreateIndex, table.name)))?;
     }
     Ok(())
