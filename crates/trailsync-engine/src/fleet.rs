@@ -97,10 +97,6 @@ impl Fleet {
         &self.worker
     }
 
-    pub fn scope(&self) -> &LeaseScope {
-        &self.scope
-    }
-
     /// The fleet as last seen; changes after every heartbeat.
     pub fn watch(&self) -> watch::Receiver<FleetView> {
         self.view.subscribe()

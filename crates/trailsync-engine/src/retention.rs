@@ -54,6 +54,10 @@ pub async fn run(
                 let started = Utc::now();
                 let _ = job.started(started).await;
                 match prune(destination.as_ref(), retention, &cancel).await {
+                    // Cut short: not a finished run, so the next worker to look prunes again.
+                    Ok(_) if cancel.is_cancelled() => {
+                        let _ = job.abandon().await;
+                    }
                     Ok(deleted) => {
                         if deleted > 0 {
                             tracing::info!(

@@ -53,23 +53,34 @@ pub(crate) struct Ledger {
 
 impl Ledger {
     /// Registers a record read under the lease at `epoch`, in shard order; it is applied once
-    /// every [`Ledger::wait`] on its ticket is matched by a [`Ledger::done`].
+    /// every [`Ledger::wait`] on its ticket is matched by a [`Ledger::done`]. `None` for a
+    /// record of a lease given up ([`Ledger::is_stale`]).
     pub(crate) fn record(
         &mut self,
         shard: &Arc<str>,
         epoch: u64,
         sequence_number: SequenceNumber,
-    ) -> Ticket {
+    ) -> Option<Ticket> {
+        if self.is_stale(shard, epoch) {
+            return None;
+        }
         let log = self.log(shard, epoch);
         let serial = log.first + log.entries.len() as u64;
         log.entries.push_back(Entry {
             sequence_number,
             pending: 0,
         });
-        Ticket {
+        Some(Ticket {
             shard: shard.clone(),
             serial,
-        }
+        })
+    }
+
+    /// Whether input read under `epoch` comes from a lease this worker no longer holds (a
+    /// reader that was still finishing when its shard was forgotten or taken again): it is
+    /// passed over, never mixed into the newer lease's log.
+    pub(crate) fn is_stale(&self, shard: &str, epoch: u64) -> bool {
+        self.shards.get(shard).is_some_and(|log| epoch < log.epoch)
     }
 
     /// The record waits for one more piece of work.
@@ -93,7 +104,9 @@ impl Ledger {
         epoch: u64,
         final_sequence: Option<SequenceNumber>,
     ) {
-        self.log(shard, epoch).end = Some(final_sequence);
+        if !self.is_stale(shard, epoch) {
+            self.log(shard, epoch).end = Some(final_sequence);
+        }
     }
 
     /// The shard's reader stopped to hand it over: it is released once its records are applied.
@@ -115,15 +128,22 @@ impl Ledger {
 
     /// Forgets a shard whose lease was lost: its records will never be checkpointed here, and
     /// the work they wait for finishes without holding anything back.
+    /// What was read under the lost epoch and arrives late is passed over from now on.
     pub(crate) fn forget(&mut self, shard: &str) {
-        self.shards.remove(shard);
+        if let Some(log) = self.shards.get_mut(shard) {
+            *log = ShardLog {
+                epoch: log.epoch + 1,
+                first: log.first + log.entries.len() as u64,
+                ..ShardLog::default()
+            };
+        }
     }
 
     /// The log of `shard` under `epoch`; a log of an earlier epoch (a shard lost and taken
     /// again) is started afresh.
     fn log(&mut self, shard: &Arc<str>, epoch: u64) -> &mut ShardLog {
         let log = self.shards.entry(shard.clone()).or_default();
-        if log.epoch != epoch {
+        if log.epoch < epoch {
             *log = ShardLog {
                 epoch,
                 first: log.first + log.entries.len() as u64,
@@ -208,9 +228,9 @@ mod tests {
     fn a_checkpoint_stops_before_the_first_record_still_waiting() {
         let a: Arc<str> = Arc::from("a");
         let mut ledger = Ledger::default();
-        let r1 = ledger.record(&a, 0, seq("1"));
-        let r2 = ledger.record(&a, 0, seq("2"));
-        let r3 = ledger.record(&a, 0, seq("3"));
+        let r1 = ledger.record(&a, 0, seq("1")).expect("current lease");
+        let r2 = ledger.record(&a, 0, seq("2")).expect("current lease");
+        let r3 = ledger.record(&a, 0, seq("3")).expect("current lease");
         ledger.wait(&r1);
         ledger.wait(&r2);
         ledger.wait(&r2);
@@ -234,10 +254,10 @@ mod tests {
     fn shards_advance_independently() {
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
         let mut ledger = Ledger::default();
-        let slow = ledger.record(&a, 0, seq("10"));
+        let slow = ledger.record(&a, 0, seq("10")).expect("current lease");
         ledger.wait(&slow);
-        let _ = ledger.record(&a, 0, seq("11"));
-        let _ = ledger.record(&b, 0, seq("5"));
+        let _ = ledger.record(&a, 0, seq("11")).expect("current lease");
+        let _ = ledger.record(&b, 0, seq("5")).expect("current lease");
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("b", "5")]));
         ledger.done(&slow);
         assert_eq!(ledger.advance().checkpoints, checkpoints(&[("a", "11")]));
@@ -247,7 +267,7 @@ mod tests {
     fn a_shard_is_drained_once_its_last_record_is_applied() {
         let p: Arc<str> = Arc::from("parent");
         let mut ledger = Ledger::default();
-        let last = ledger.record(&p, 0, seq("8"));
+        let last = ledger.record(&p, 0, seq("8")).expect("current lease");
         ledger.wait(&last);
         ledger.end(&p, 0, Some(seq("9")));
         assert_eq!(ledger.advance(), Advance::default());
@@ -274,7 +294,7 @@ mod tests {
     fn a_shard_handed_over_is_released_once_its_records_are_applied() {
         let s: Arc<str> = Arc::from("s");
         let mut ledger = Ledger::default();
-        let r1 = ledger.record(&s, 3, seq("1"));
+        let r1 = ledger.record(&s, 3, seq("1")).expect("current lease");
         ledger.wait(&r1);
         ledger.release(&s);
         assert_eq!(ledger.advance(), Advance::default(), "r1 still waits");
@@ -297,25 +317,31 @@ mod tests {
     fn a_forgotten_shard_holds_nothing_back_and_a_new_epoch_starts_afresh() {
         let s: Arc<str> = Arc::from("s");
         let mut ledger = Ledger::default();
-        let old = ledger.record(&s, 1, seq("5"));
+        let old = ledger.record(&s, 1, seq("5")).expect("current lease");
         ledger.wait(&old);
         ledger.forget(&s);
         assert_eq!(ledger.outstanding(), 0);
         ledger.done(&old);
-        let fresh = ledger.record(&s, 2, seq("7"));
+        let fresh = ledger.record(&s, 2, seq("7")).expect("current lease");
         ledger.done(&old);
         assert_eq!(
             ledger.advance().checkpoints,
             [("s".to_string(), 2, seq("7"))]
         );
-        let _ = fresh;
-        // A record of an older epoch arriving late starts the log over under that epoch; the
-        // write of its checkpoint is then refused by the destination.
-        let stale = ledger.record(&s, 1, seq("6"));
-        let _ = stale;
+        // A record of the older epoch arriving late (its reader was still finishing) is passed
+        // over: it neither resets the current log nor makes a checkpoint of its own.
+        let pending = ledger.record(&s, 2, seq("8")).expect("current lease");
+        ledger.wait(&pending);
+        assert!(ledger.is_stale(&s, 1));
+        assert_eq!(ledger.record(&s, 1, seq("6")), None);
+        ledger.end(&s, 1, Some(seq("9")));
+        let later = ledger.record(&s, 2, seq("10")).expect("current lease");
+        assert_eq!(ledger.advance().checkpoints, [], "8 still waits");
+        ledger.done(&pending);
         assert_eq!(
             ledger.advance().checkpoints,
-            [("s".to_string(), 1, seq("6"))]
+            [("s".to_string(), 2, seq("10"))]
         );
+        let _ = (fresh, later);
     }
 }

@@ -36,8 +36,8 @@ pub(super) enum ShardEvent {
     Drained(String),
     /// Everything read from it is committed: its lease may go to another worker.
     Released(String),
-    /// A write found its lease taken over.
-    Lost(String),
+    /// A write found the lease of the shard at this epoch taken over.
+    Lost { shard: String, epoch: u64 },
 }
 
 /// What the reconciliation task sends.

@@ -242,7 +242,12 @@ pub async fn run(
                 match event {
                     ShardEvent::Drained(shard) => coordinator.drained(&shard).await,
                     ShardEvent::Released(shard) => coordinator.released(&shard).await,
-                    ShardEvent::Lost(shard) => coordinator.lost(&shard).await,
+                    // A lease this worker has since taken again is not lost.
+                    ShardEvent::Lost { shard, epoch } => {
+                        if coordinator.fleet.epoch_of(&shard).is_none_or(|held| held <= epoch) {
+                            coordinator.lost(&shard).await;
+                        }
+                    }
                 }
                 Ok(())
             }

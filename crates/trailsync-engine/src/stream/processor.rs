@@ -181,8 +181,12 @@ impl Processor {
                 records,
             } => {
                 for record in records {
+                    let sequence_number = record.sequence_number.clone();
+                    let Some(ticket) = self.ledger.record(&shard, epoch, sequence_number) else {
+                        tracing::debug!(%shard, epoch, "records of a lease given up passed over");
+                        break;
+                    };
                     let work = self.router.route(&record, now);
-                    let ticket = self.ledger.record(&shard, epoch, record.sequence_number);
                     for (key, cause) in work {
                         self.ledger.wait(&ticket);
                         self.window.add(
@@ -201,7 +205,7 @@ impl Processor {
                 final_sequence,
             } => self.ledger.end(&shard, epoch, final_sequence),
             Input::Release { shard } => self.ledger.release(&shard),
-            Input::Forget { shard } => self.ledger.forget(&shard),
+            Input::Forget { shard } => self.forget(&shard),
         }
         if self.flush_at.is_none() && self.ledger.ready() {
             self.flush_at = Some(now + CHECKPOINT_EVERY);
@@ -302,7 +306,7 @@ impl Processor {
             );
         }
         for (table, location, id) in &settlement.touched {
-            self.journal.touch(table, location, id);
+            self.journal.touch(table, location, id, sync_time);
         }
         for claim in &settlement.done {
             self.ledger.done(&claim.ticket);
@@ -378,13 +382,13 @@ impl Processor {
                     let Some(lost) = error.lost_lease() else {
                         return Err(RunError::Destination(error));
                     };
-                    let shard = lost.shard_id.clone();
+                    let (shard, epoch) = (lost.shard_id.clone(), lost.epoch);
                     tracing::info!(%shard, "lease taken over by another worker; leaving the shard to it");
                     batch.checkpoints.retain(|c| c.shard_id != shard);
                     drained.retain(|s| *s != shard);
                     released.retain(|s| *s != shard);
-                    self.ledger.forget(&shard);
-                    let _ = self.events.send(ShardEvent::Lost(shard));
+                    self.forget(&shard);
+                    let _ = self.events.send(ShardEvent::Lost { shard, epoch });
                 }
             }
         }
@@ -398,6 +402,12 @@ impl Processor {
         Ok(())
     }
 
+    /// A shard whose lease is lost: none of its records will be checkpointed here.
+    fn forget(&mut self, shard: &str) {
+        self.ledger.forget(shard);
+        self.router.forget_seen();
+    }
+
     async fn reconcile(
         &mut self,
         message: Reconcile,
@@ -405,8 +415,9 @@ impl Processor {
     ) -> Result<(), RunError> {
         match message {
             Reconcile::Start { table, ack } => {
-                self.journal.open(table);
-                let _ = ack.send(now_micros());
+                let since = now_micros();
+                self.journal.open(table, since);
+                let _ = ack.send(since);
                 Ok(())
             }
             Reconcile::Done {

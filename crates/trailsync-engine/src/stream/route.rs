@@ -39,6 +39,13 @@ impl Router {
         }
     }
 
+    /// Forgets the events seen: after a shard is forgotten, its records may be read again
+    /// (from its last checkpoint), and each must then ask for its work again rather than pass
+    /// as a duplicate of work that will never checkpoint. Costs at most some repeated fetches.
+    pub(super) fn forget_seen(&mut self) {
+        self.seen = RecentIds::default();
+    }
+
     /// The work one record asks for, each (event, key) once. Never fails: bad input and events
     /// of no interest are counted and logged.
     pub(super) fn route(

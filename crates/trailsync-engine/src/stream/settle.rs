@@ -297,7 +297,10 @@ mod tests {
             let seq = SequenceNumber::new(self.1.to_string()).expect("digits");
             self.1 += 1;
             Claim {
-                ticket: self.0.record(&Arc::from("s"), 0, seq),
+                ticket: self
+                    .0
+                    .record(&Arc::from("s"), 0, seq)
+                    .expect("current lease"),
                 cause: Some(Arc::new(EventCause {
                     event_id: Some(format!("id-{event}")),
                     event_name: event.into(),

@@ -221,7 +221,10 @@ mod tests {
             let seq = SequenceNumber::new(self.next.to_string()).expect("digits");
             self.next += 1;
             Claim {
-                ticket: self.ledger.record(&self.shard, 0, seq),
+                ticket: self
+                    .ledger
+                    .record(&self.shard, 0, seq)
+                    .expect("current lease"),
                 cause: None,
             }
         }
