@@ -67,9 +67,11 @@ pub mod testing {
     /// `None` when absent, after saying the test is skipped; with `CI=true` its absence fails
     /// the test loudly instead, so CI never skips silently.
     pub fn shared(relative: &str) -> Option<PathBuf> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared")
-            .join(relative);
+        // The running test's package (cargo and nextest set it), every one at `crates/<name>`;
+        // the compile-time one may name another checkout that built the shared target folder.
+        let package = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let path = Path::new(&package).join("../../../shared").join(relative);
         if path.exists() {
             return Some(path);
         }

@@ -61,13 +61,10 @@ fn redact_url(rest: &str) -> String {
     out
 }
 
-/// `password`, also percent-encoded or in another case (libpq is case-sensitive, but hiding
-/// more costs nothing).
+/// `password` in any case (libpq is case-sensitive, but hiding more costs nothing), or any
+/// percent-encoded key, which may spell it.
 fn is_password_key(key: &str) -> bool {
-    key.replace("%77", "w")
-        .replace("%57", "w")
-        .eq_ignore_ascii_case("password")
-        || key.contains('%')
+    key.eq_ignore_ascii_case("password") || key.contains('%')
 }
 
 /// The key=value form: whitespace-separated `key = value` pairs, values optionally in single

@@ -1561,9 +1561,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 const MAX_COALESCE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// The longest `max_backoff`: an hour between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// The longest `reconcile_interval`: thirty days.
 /// The longest `history.retention`: ten years.
 const MAX_HISTORY_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// The longest `reconcile_interval`: thirty days.
 const MAX_RECONCILE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A duration as config files write it: `10m`, `6h`, `30d`, `1.5s`.

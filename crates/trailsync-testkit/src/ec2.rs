@@ -1,5 +1,7 @@
 //! Seeding EC2 state in moto, so that re-fetches triggered by events find (or miss) real resources.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 
@@ -45,6 +47,26 @@ pub async fn run_instances(
                 })
         })
         .collect()
+}
+
+/// The value of tag `key` on every instance that has it, by instance id: moto's side of a
+/// comparison with the inventory.
+pub async fn tag_values(client: &Client, key: &str) -> Result<BTreeMap<String, String>> {
+    let answer = client
+        .describe_instances()
+        .send()
+        .await
+        .map_err(TestkitError::aws("ec2:DescribeInstances"))?;
+    Ok(answer
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            let id = i.instance_id()?.to_string();
+            let value = i.tags().iter().find(|t| t.key() == Some(key))?.value()?;
+            Some((id, value.to_string()))
+        })
+        .collect())
 }
 
 /// Adds or overwrites tags on any EC2 resources.

@@ -185,7 +185,15 @@ fn bin_dir() -> Result<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    found.sort();
+    // The newest major version: by number, so that 16 outranks 9.6.
+    let version = |bin: &PathBuf| -> Vec<u32> {
+        bin.parent()
+            .and_then(|dir| dir.file_name())
+            .and_then(|name| name.to_str())
+            .map(|name| name.split('.').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    found.sort_by_key(version);
     found.pop().ok_or_else(|| {
         TestkitError::PostgresServer(
             "no initdb under /usr/lib/postgresql/*/bin: install the PostgreSQL server, or set TRAILSYNC_PG_BIN".into(),

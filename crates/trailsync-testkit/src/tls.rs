@@ -53,11 +53,6 @@ impl TestCa {
         })
     }
 
-    /// The CA certificate, PEM: what a client's `sslrootcert` file holds.
-    pub fn cert_pem(&self) -> &str {
-        &self.cert_pem
-    }
-
     /// Writes the CA certificate to `path`, for `sslrootcert=path`.
     pub fn write_cert(&self, path: &Path) -> Result<()> {
         std::fs::write(path, &self.cert_pem).map_err(TestkitError::io("write", path))

@@ -102,7 +102,7 @@ pub enum ExplainFormat {
     Json,
 }
 
-/// `--since`: a duration as config files write them (`24h`, `7d`).
+/// A duration argument (`--since`, `--ready-stall`) as config files write them (`24h`, `7d`).
 fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     trailsync_config::parse_duration(text).map_err(|e| e.to_string())
 }

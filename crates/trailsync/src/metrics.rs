@@ -62,14 +62,14 @@ pub struct ServeError {
     source: std::io::Error,
 }
 
-/// Binds `addr` and serves until `stop`. `stall`: how long an owned shard may go without
-/// progress before the worker reports not ready.
+/// Binds `addr`, then serves in the background until `stop`. `stall`: how long an owned shard
+/// may go without progress before the worker reports not ready.
 pub async fn serve(
     addr: SocketAddr,
     sources: Vec<Observed>,
     stall: Duration,
     stop: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+) -> Result<(), ServeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError { addr, source })?;
@@ -82,7 +82,7 @@ pub async fn serve(
         sources,
         stall,
     });
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             let (stream, _) = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -108,7 +108,8 @@ pub async fn serve(
                 }
             });
         }
-    }))
+    });
+    Ok(())
 }
 
 struct State {

@@ -222,9 +222,9 @@ impl Source {
         &self.store
     }
 
-    /// The stream this source follows, if any.
-    pub fn stream_arn(&self) -> Option<&str> {
-        self.events.as_ref().map(|(_, stream)| stream.stream_arn())
+    /// Whether this source follows a stream (after its full sync).
+    pub fn is_streaming(&self) -> bool {
+        self.events.is_some()
     }
 
     /// Runs the full sync (unless configured off), then consumes the stream (if configured)

@@ -167,6 +167,8 @@ async fn a_fanout_fences_every_destination_when_a_shard_changes_hands() {
     let error = fanout.write(&late).await.expect_err("fenced");
     assert_eq!(error.kind(), ErrorKind::LeaseLost, "{error}");
     assert!(error.to_string().starts_with("destination pg: "), "{error}");
+    drop(fanout);
+    pg.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -165,16 +165,6 @@ async fn assert_nothing_went_back(store: &Store) {
     }
 }
 
-/// Every instance's `v` tag as the inventory has it.
-async fn stored_tags(store: &Store) -> BTreeMap<String, String> {
-    store
-        .instances()
-        .await
-        .into_iter()
-        .filter_map(|row| Some((row.instance_id, row.tags["v"].as_str()?.to_string())))
-        .collect()
-}
-
 /// Owner of each shard whose lease is live.
 async fn owners(store: &Store) -> BTreeMap<String, String> {
     store
@@ -191,44 +181,6 @@ async fn owners(store: &Store) -> BTreeMap<String, String> {
 /// The pid in a worker id (`host:pid:random`).
 fn pid_of(worker: &str) -> Option<u32> {
     worker.split(':').nth(1)?.parse().ok()
-}
-
-/// Waits until the inventory equals moto's tags, showing every worker's log on a timeout.
-async fn converge(workers: &[&Trailsync], world: &World, store: &Store, what: &str) {
-    let deadline = Instant::now() + common::PATIENCE;
-    let wanted = world_tags(world).await;
-    loop {
-        if stored_tags(store).await == wanted {
-            return;
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = workers.iter().map(|w| w.log()).collect();
-            panic!(
-                "timed out waiting: {what}\n{}",
-                logs.join("\n--- next worker ---\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn world_tags(world: &World) -> BTreeMap<String, String> {
-    let answer = world
-        .ec2
-        .describe_instances()
-        .send()
-        .await
-        .expect("describe instances");
-    answer
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            let id = i.instance_id()?.to_string();
-            let v = i.tags().iter().find(|t| t.key() == Some("v"))?.value()?;
-            Some((id, v.to_string()))
-        })
-        .collect()
 }
 
 /// Three workers share four shards while 2,000 events flow: each change is processed once (the
@@ -257,11 +209,7 @@ async fn three_workers_share_the_stream_and_take_over_from_a_killed_one() {
     assert_eq!(spread, 3);
 
     // `trailsync status` shows the same.
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_trailsync"))
-        .args(["status", "--format", "json"])
-        .arg(write_config(&config).path())
-        .output()
-        .expect("trailsync status runs");
+    let status = common::run(&["status", "--format", "json"], &config);
     assert!(
         status.status.success(),
         "{}",
@@ -307,15 +255,16 @@ async fn three_workers_share_the_stream_and_take_over_from_a_killed_one() {
 
     producer.await.expect("the producer finishes");
     let refs: Vec<&Trailsync> = workers.iter().collect();
-    converge(
+    common::converge(
         &refs,
-        &world,
+        &world.ec2,
         &store,
         "every change, after a worker was killed",
     )
     .await;
     assert!(
-        stored_tags(&store)
+        store
+            .tag_values("v")
             .await
             .values()
             .all(|v| v == &format!("round-{ROUNDS:03}"))
@@ -375,9 +324,9 @@ async fn a_rolling_restart_loses_and_regresses_nothing() {
     }
     producer.await.expect("the producer finishes");
     let refs: Vec<&Trailsync> = old.iter().collect();
-    converge(
+    common::converge(
         &refs,
-        &world,
+        &world.ec2,
         &store,
         "every change, through a rolling restart",
     )
@@ -433,23 +382,13 @@ async fn a_second_process_on_one_sqlite_file_is_refused_or_waits() {
         })
         .await;
     // It takes the shards at once: leases of a process that had the file before are free.
-    converge(
+    common::converge(
         &[&waiting],
-        &world,
+        &world.ec2,
         &store,
         "the launches, by the process that waited",
     )
     .await;
     let exit = waiting.terminate().await;
     assert!(exit.success(), "{}", waiting.log());
-}
-
-/// A config file for commands run directly.
-fn write_config(config: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new()
-        .suffix(".yml")
-        .tempfile()
-        .expect("temp file");
-    std::io::Write::write_all(&mut file, config.as_bytes()).expect("write config");
-    file
 }

@@ -314,20 +314,16 @@ async fn record_history(store: &Store) {
     assert!(trailsync.terminate().await.success(), "{}", trailsync.log());
 
     // The timeline, as `trailsync history` prints it.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("config.yml");
-    std::fs::write(&path, &config).expect("config");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trailsync"))
-        .args([
+    let output = common::run(
+        &[
             "history",
             "--table",
             "aws_ec2_security_groups",
             "--id",
             &group,
-        ])
-        .arg(&path)
-        .output()
-        .expect("trailsync history runs");
+        ],
+        &config,
+    );
     let timeline = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -347,8 +343,8 @@ async fn record_history(store: &Store) {
         "{timeline}"
     );
     assert!(lines[2].ends_with("created  (full_sync)"), "{timeline}");
-    let by_principal = std::process::Command::new(env!("CARGO_BIN_EXE_trailsync"))
-        .args([
+    let by_principal = common::run(
+        &[
             "history",
             "--principal",
             &principal,
@@ -356,10 +352,9 @@ async fn record_history(store: &Store) {
             "1h",
             "--format",
             "json",
-        ])
-        .arg(&path)
-        .output()
-        .expect("trailsync history runs");
+        ],
+        &config,
+    );
     let listed: Json = serde_json::from_slice(&by_principal.stdout).expect("JSON");
     let listed = listed["changes"].as_array().expect("changes");
     assert_eq!(listed.len(), 5, "every change an event caused: {listed:#?}");

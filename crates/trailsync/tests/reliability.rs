@@ -87,36 +87,6 @@ impl World {
             .await
             .expect("put record")
     }
-
-    /// Every instance's `v` tag as moto has it.
-    async fn moto_tags(&self) -> BTreeMap<String, String> {
-        let answer = self
-            .ec2
-            .describe_instances()
-            .send()
-            .await
-            .expect("describe instances");
-        answer
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter_map(|i| {
-                let id = i.instance_id()?.to_string();
-                let v = i.tags().iter().find(|t| t.key() == Some("v"))?.value()?;
-                Some((id, v.to_string()))
-            })
-            .collect()
-    }
-}
-
-/// Every instance's `v` tag as the inventory has it.
-async fn stored_tags(store: &Store) -> BTreeMap<String, String> {
-    store
-        .instances()
-        .await
-        .into_iter()
-        .filter_map(|row| Some((row.instance_id, row.tags["v"].as_str()?.to_string())))
-        .collect()
 }
 
 /// The committed position of each shard, as stored (`123`, `at:...`, `trim_horizon`).
@@ -135,12 +105,7 @@ fn seq(text: &str) -> Option<u128> {
 
 /// Waits until the inventory's tags equal moto's.
 async fn converge(trailsync: &Trailsync, world: &World, store: &Store, what: &str) {
-    let expected = world.moto_tags().await;
-    trailsync
-        .eventually(what, || async {
-            (stored_tags(store).await == expected).then_some(())
-        })
-        .await;
+    common::converge(&[trailsync], &world.ec2, store, what).await;
 }
 
 mod throttled_fetches_hold_the_checkpoint_and_land_after_the_fault {
@@ -225,7 +190,9 @@ async fn throttled_fetches_hold_the_checkpoint_and_land_after_the_fault(store: &
     }
 
     // Throughout the fault: nothing of it is applied, and no checkpoint passes a waiting record.
-    let before = world.moto_tags().await;
+    let before = trailsync_testkit::ec2::tag_values(&world.ec2, "v")
+        .await
+        .expect("moto's tags");
     while fault_started.elapsed() < FAULT {
         for (shard, position) in positions(store).await {
             if let (Some(first), Some(committed)) = (first_waiting.get(&shard), seq(&position)) {
@@ -236,7 +203,7 @@ async fn throttled_fetches_hold_the_checkpoint_and_land_after_the_fault(store: &
                 );
             }
         }
-        let stored = stored_tags(store).await;
+        let stored = store.tag_values("v").await;
         assert!(
             stored.values().all(|v| v == "0"),
             "nothing applied during the fault: {stored:?}"
@@ -244,7 +211,11 @@ async fn throttled_fetches_hold_the_checkpoint_and_land_after_the_fault(store: &
         assert!(has_group().await, "the delete waits");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_ne!(before, stored_tags(store).await, "moto moved on meanwhile");
+    assert_ne!(
+        before,
+        store.tag_values("v").await,
+        "moto moved on meanwhile"
+    );
     assert!(world.proxy.faulted("DescribeInstances") > 0);
 
     world.proxy.clear();
@@ -370,7 +341,7 @@ async fn kill_9_at_random_moments_loses_nothing(store: &Store) {
     }
     producer.await.expect("the producer finishes");
     converge(&trailsync, &world, store, "every change, after five kills").await;
-    let stored = stored_tags(store).await;
+    let stored = store.tag_values("v").await;
     assert_eq!(stored.len(), INSTANCES);
     assert!(
         stored
@@ -437,7 +408,7 @@ async fn changes_while_down_on_shards_never_read_land_after_restart(store: &Stor
 
     let mut trailsync = Trailsync::sync(&config);
     converge(&trailsync, &world, store, "the changes made while down").await;
-    assert_eq!(stored_tags(store).await.len(), ids.len());
+    assert_eq!(store.tag_values("v").await.len(), ids.len());
     let status = trailsync.terminate().await;
     assert!(status.success(), "{}", trailsync.log());
 }
@@ -533,7 +504,7 @@ async fn bad_records_are_counted_and_passed(store: &Store) {
             (rows.len() == ids.len()).then_some(())
         })
         .await;
-    let stored = stored_tags(store).await;
+    let stored = store.tag_values("v").await;
     assert_eq!(
         stored.get(&ids[2]),
         Some(&moto_nasty),

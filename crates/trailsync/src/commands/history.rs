@@ -18,7 +18,6 @@ use serde_json::{Map, Value as Json, json};
 use trailsync::change_history;
 use trailsync_core::{ChangeQuery, ChangeRecord};
 
-use crate::EXIT_USAGE;
 use crate::cli::ExplainFormat;
 
 /// What `trailsync history` was asked for.
@@ -32,14 +31,9 @@ pub struct Filter {
 }
 
 pub fn run(paths: &[PathBuf], filter: Filter, format: ExplainFormat) -> anyhow::Result<ExitCode> {
-    let config = match trailsync_config::load(paths) {
+    let config = match super::load(paths) {
         Ok(config) => config,
-        Err(diagnostics) => {
-            for d in &diagnostics.0 {
-                eprintln!("{d}");
-            }
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     let since = match filter.since {
         Some(ago) => Some(

@@ -7,9 +7,23 @@ mod sync;
 mod tables;
 mod validate;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use trailsync_config::Config;
+
+use crate::EXIT_USAGE;
 use crate::cli::{Cli, Command};
+
+/// Loads the config at `paths`; on a mistake, prints every diagnostic and gives the exit code.
+fn load(paths: &[PathBuf]) -> Result<Config, ExitCode> {
+    trailsync_config::load(paths).map_err(|diagnostics| {
+        for d in &diagnostics.0 {
+            eprintln!("{d}");
+        }
+        ExitCode::from(EXIT_USAGE)
+    })
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -10,18 +10,12 @@ use serde_json::json;
 use trailsync::{FleetStatus, fleet_status};
 use trailsync_core::{FleetView, ShardLease};
 
-use crate::EXIT_USAGE;
 use crate::cli::ExplainFormat;
 
 pub fn run(paths: &[PathBuf], format: ExplainFormat) -> anyhow::Result<ExitCode> {
-    let config = match trailsync_config::load(paths) {
+    let config = match super::load(paths) {
         Ok(config) => config,
-        Err(diagnostics) => {
-            for d in &diagnostics.0 {
-                eprintln!("{d}");
-            }
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let mut fleets = Vec::new();

@@ -29,14 +29,9 @@ pub struct Options {
 
 pub fn run(paths: &[PathBuf], options: Options) -> anyhow::Result<ExitCode> {
     let wait = options.wait;
-    let config = match trailsync_config::load(paths) {
+    let config = match super::load(paths) {
         Ok(config) => config,
-        Err(diagnostics) => {
-            for d in &diagnostics.0 {
-                eprintln!("{d}");
-            }
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -94,7 +89,7 @@ async fn sync_all(config: Config, options: &Options) -> anyhow::Result<ExitCode>
                 name: source.name().to_string(),
                 stats: source.stats().clone(),
                 destination: source.destination().clone(),
-                streaming: source.stream_arn().is_some(),
+                streaming: source.is_streaming(),
             })
             .collect();
         metrics::serve(addr, observed, options.ready_stall, serving.clone()).await?;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_macros)]
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -213,6 +214,16 @@ impl Store {
         format!(
             "kind: destination\nspec:\n  name: {name}\n  path: {path}\n  write_mode: overwrite-delete-stale\n  spec:\n    connection_string: \"{connection}\"\n"
         )
+    }
+
+    /// The value of tag `key` on every stored instance that has it, by instance id: the
+    /// inventory's side of a comparison with moto ([`trailsync_testkit::ec2::tag_values`]).
+    pub async fn tag_values(&self, key: &str) -> BTreeMap<String, String> {
+        self.instances()
+            .await
+            .into_iter()
+            .filter_map(|row| Some((row.instance_id, row.tags[key].as_str()?.to_string())))
+            .collect()
     }
 
     /// Every instance row; empty while the table does not exist yet.
@@ -449,4 +460,44 @@ impl Trailsync {
             })
             .expect("wait for trailsync")
     }
+}
+
+/// Waits until every instance's `v` tag in the inventory equals moto's, showing each worker's
+/// log on a timeout.
+pub async fn converge(
+    workers: &[&Trailsync],
+    ec2: &aws_sdk_ec2::Client,
+    store: &Store,
+    what: &str,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    let wanted = trailsync_testkit::ec2::tag_values(ec2, "v")
+        .await
+        .expect("moto's tags");
+    loop {
+        if store.tag_values("v").await == wanted {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = workers.iter().map(|w| w.log()).collect();
+            panic!(
+                "timed out waiting: {what}\n{}",
+                logs.join("\n--- next worker ---\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs `trailsync ARGS CONFIG-FILE` to its end on this config text (for the commands that
+/// read a config and exit: `status`, `history`).
+pub fn run(args: &[&str], config: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, config).expect("write config");
+    std::process::Command::new(env!("CARGO_BIN_EXE_trailsync"))
+        .args(args)
+        .arg(&path)
+        .output()
+        .expect("trailsync runs")
 }
