@@ -13,27 +13,25 @@
 //!
 //! Decoding never fails as a whole and never panics: each part that cannot be used becomes a
 //! [`Skip`] saying where and why, and the rest is still decoded. Work is bounded: decompressed
-//! output is capped at [`MAX_DECOMPRESSED_BYTES`] and JSON nesting at [`MAX_JSON_DEPTH`], both
-//! checked before any large allocation or deep recursion, and at most [`MAX_LISTED_SKIPS`] skips
-//! are listed. (Parsed JSON still takes a few times its text in memory: a Kinesis record
-//! inflates to a few MiB at most; the cap is for hostile or mistaken input.)
+//! output is capped at [`MAX_DECOMPRESSED_BYTES`], and at most [`MAX_LISTED_SKIPS`] skips are
+//! listed. Nothing is parsed into a JSON tree: an object is read in one pass for the fields its
+//! form needs, and every other value is only delimited, which serde_json does without recursion,
+//! so no nesting costs stack (see [`crate::json`]).
 
 use std::fmt;
 use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
-use crate::event::{CloudTrailEvent, Envelope, json_kind};
+use crate::event::{CloudTrailEvent, Envelope, EventError, Fields};
+use crate::json::{self, Scalar};
 
 /// Decompressed output beyond this is refused. A Kinesis record is at most 1 MiB and a CloudTrail
 /// S3 file a few MiB of gzip; 64 MiB leaves room while bounding a gzip bomb.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
-
-/// JSON nested deeper than this is refused before it is parsed. Real records nest about 15
-/// levels; the limit keeps parsing and dropping values far from stack exhaustion whatever
-/// serde_json features the workspace enables.
-pub const MAX_JSON_DEPTH: usize = 64;
 
 /// How many forms may wrap one another (a log event in a payload in an array …).
 const MAX_NESTED_FORMS: usize = 8;
@@ -87,8 +85,6 @@ pub enum SkipReason {
     Gzip(String),
     #[error("decompresses to more than {} MiB", MAX_DECOMPRESSED_BYTES / (1024 * 1024))]
     TooLarge,
-    #[error("JSON nested deeper than {MAX_JSON_DEPTH} levels")]
-    TooDeep,
     #[error("invalid JSON: {0}")]
     Json(String),
     #[error("not a CloudTrail event: {0}")]
@@ -182,6 +178,12 @@ impl Decoder {
         if text.is_empty() {
             return self.skip(SkipReason::Empty);
         }
+        // The usual case, one object, in one pass; anything else is delimited first.
+        if let Ok(text) = std::str::from_utf8(text)
+            && let Ok(fields) = Fields::of(text)
+        {
+            return self.fields(fields, nesting);
+        }
         let whole = match parse(text) {
             Ok(value) => return self.value(value, nesting),
             Err(whole) => whole,
@@ -199,7 +201,7 @@ impl Decoder {
     /// Input that is not one JSON value: JSON lines if any line is an object on its own, each
     /// bad line skipped by number; otherwise one skip with the error for the whole input.
     fn lines(&mut self, text: &[u8], whole: SkipReason, nesting: usize) {
-        let parsed: Vec<(usize, Result<Value, SkipReason>)> = text
+        let parsed: Vec<(usize, Result<&RawValue, SkipReason>)> = text
             .split(|&b| b == b'\n')
             .enumerate()
             .map(|(i, line)| (i + 1, line.trim_ascii()))
@@ -208,7 +210,7 @@ impl Decoder {
             .collect();
         if !parsed
             .iter()
-            .any(|(_, r)| matches!(r, Ok(Value::Object(_))))
+            .any(|(_, r)| r.as_ref().is_ok_and(|raw| raw.get().starts_with('{')))
         {
             return self.skip(whole);
         }
@@ -220,69 +222,86 @@ impl Decoder {
         }
     }
 
-    /// Any accepted form, as a parsed JSON value.
-    fn value(&mut self, value: Value, nesting: usize) {
+    /// Any accepted form, as the text of one JSON value.
+    fn value(&mut self, value: &RawValue, nesting: usize) {
         if nesting > MAX_NESTED_FORMS {
             return self.skip(not_cloudtrail("forms nested too deeply"));
         }
-        match value {
-            Value::Object(object) => self.object(object, nesting),
-            Value::Array(items) => {
-                for (i, item) in items.into_iter().enumerate() {
-                    self.within(Part::Element(i), |d| d.value(item, nesting + 1));
+        let text = value.get();
+        match text.as_bytes().first() {
+            Some(b'{') => match Fields::of(text) {
+                Ok(fields) => self.fields(fields, nesting),
+                Err(err) => self.skip(reason_of(err)),
+            },
+            Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
+                Ok(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        self.within(Part::Element(i), |d| d.value(item, nesting + 1));
+                    }
                 }
-            }
-            other => self.skip(not_cloudtrail(&format!("a JSON {}", json_kind(&other)))),
+                Err(err) => self.skip(SkipReason::Json(err.to_string())),
+            },
+            _ => self.skip(not_cloudtrail(&format!("a JSON {}", json::kind_of(text)))),
         }
     }
 
-    fn object(&mut self, object: Map<String, Value>, nesting: usize) {
-        if object.contains_key("messageType") {
-            self.logs_payload(object, nesting);
-        } else if object.contains_key("Records") {
-            self.s3_log_file(object, nesting);
-        } else if object.contains_key("detail-type") {
-            self.eventbridge(object);
+    /// An object, by the form its fields say it is.
+    fn fields(&mut self, fields: Fields<'_>, nesting: usize) {
+        if nesting > MAX_NESTED_FORMS {
+            return self.skip(not_cloudtrail("forms nested too deeply"));
+        }
+        if fields.message_type.is_some() {
+            self.logs_payload(&fields, nesting);
+        } else if fields.records.is_some() {
+            self.s3_log_file(&fields, nesting);
+        } else if fields.detail_type.is_some() {
+            self.eventbridge(&fields);
         } else {
-            self.record(Value::Object(object), Envelope::default());
+            self.record(fields, Envelope::default());
         }
     }
 
-    fn record(&mut self, value: Value, envelope: Envelope<'_>) {
-        match CloudTrailEvent::from_value_in(value, envelope) {
+    fn record(&mut self, fields: Fields<'_>, envelope: Envelope<'_>) {
+        match CloudTrailEvent::from_fields(fields, envelope) {
             Ok(event) => self.out.events.push(event),
-            Err(err) => self.skip(not_cloudtrail(&err.to_string())),
+            Err(err) => self.skip(reason_of(err)),
         }
     }
 
     /// A CloudWatch Logs subscription payload.
-    fn logs_payload(&mut self, mut object: Map<String, Value>, nesting: usize) {
-        match object.get("messageType").and_then(Value::as_str) {
-            Some("DATA_MESSAGE") => {}
-            Some("CONTROL_MESSAGE") => return self.skip(SkipReason::ControlMessage),
-            Some(other) => {
+    fn logs_payload(&mut self, fields: &Fields<'_>, nesting: usize) {
+        match &fields.message_type {
+            Some(Scalar::Str(t)) if t == "DATA_MESSAGE" => {}
+            Some(Scalar::Str(t)) if t == "CONTROL_MESSAGE" => {
+                return self.skip(SkipReason::ControlMessage);
+            }
+            Some(Scalar::Str(other)) => {
                 let what = format!("CloudWatch Logs messageType {}", quote(other));
                 return self.skip(not_cloudtrail(&what));
             }
-            None => return self.skip(not_cloudtrail("messageType is not a string")),
+            _ => return self.skip(not_cloudtrail("messageType is not a string")),
         }
-        let Some(Value::Array(log_events)) = object.remove("logEvents") else {
+        let Some(LogEvents::List(log_events)) = &fields.log_events else {
             return self.skip(not_cloudtrail("DATA_MESSAGE without a logEvents array"));
         };
         for (i, log_event) in log_events.iter().enumerate() {
-            self.within(Part::LogEvent(i), |d| {
-                match log_event.get("message").and_then(Value::as_str) {
-                    Some(message) => d.text(message.as_bytes(), nesting + 1),
-                    None => d.skip(not_cloudtrail("log event without a string message")),
-                }
+            self.within(Part::LogEvent(i), |d| match &log_event.message {
+                Some(message) => d.text(message.as_bytes(), nesting + 1),
+                None => d.skip(not_cloudtrail("log event without a string message")),
             });
         }
     }
 
     /// A CloudTrail S3 log file.
-    fn s3_log_file(&mut self, mut object: Map<String, Value>, nesting: usize) {
-        let Some(Value::Array(records)) = object.remove("Records") else {
-            return self.skip(not_cloudtrail("Records is not an array"));
+    fn s3_log_file(&mut self, fields: &Fields<'_>, nesting: usize) {
+        let records = fields
+            .records
+            .filter(|raw| raw.get().starts_with('['))
+            .map(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()));
+        let records = match records {
+            Some(Ok(records)) => records,
+            Some(Err(err)) => return self.skip(SkipReason::Json(err.to_string())),
+            None => return self.skip(not_cloudtrail("Records is not an array")),
         };
         for (i, record) in records.into_iter().enumerate() {
             self.within(Part::Record(i), |d| d.value(record, nesting + 1));
@@ -290,8 +309,11 @@ impl Decoder {
     }
 
     /// An EventBridge envelope around a CloudTrail record.
-    fn eventbridge(&mut self, mut object: Map<String, Value>) {
-        let detail_type = object.get("detail-type").and_then(Value::as_str);
+    fn eventbridge(&mut self, fields: &Fields<'_>) {
+        let detail_type = match &fields.detail_type {
+            Some(Scalar::Str(t)) => Some(t.as_ref()),
+            _ => None,
+        };
         if !detail_type.is_some_and(|t| t.ends_with("via CloudTrail")) {
             let what = match detail_type {
                 Some(t) => format!("EventBridge event of detail-type {}", quote(t)),
@@ -299,18 +321,152 @@ impl Decoder {
             };
             return self.skip(not_cloudtrail(&what));
         }
-        let detail = object.remove("detail").unwrap_or(Value::Null);
+        let detail = fields.detail.map_or("null", RawValue::get);
+        let detail = match Fields::of(detail) {
+            Ok(detail) => detail,
+            Err(err) => return self.skip(reason_of(err)),
+        };
         let envelope = Envelope {
-            account: object.get("account").and_then(Value::as_str),
-            region: object.get("region").and_then(Value::as_str),
+            account: fields.account.as_ref().and_then(Scalar::text),
+            region: fields.region.as_ref().and_then(Scalar::text),
         };
         self.record(detail, envelope);
     }
 }
 
+/// A payload's `logEvents`, read in the pass that reads the payload: the list, or word that it
+/// is not one.
+pub(crate) enum LogEvents {
+    List(Vec<LogEvent>),
+    NotAList,
+}
+
+impl<'de> Deserialize<'de> for LogEvents {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LogEventsVisitor;
+        impl<'de> Visitor<'de> for LogEventsVisitor {
+            type Value = LogEvents;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of CloudWatch Logs log events")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<LogEvents, S::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(log_event) = seq.next_element::<LogEvent>()? {
+                    list.push(log_event);
+                }
+                Ok(LogEvents::List(list))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<LogEvents, M::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LogEvents::NotAList)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LogEvents, E> {
+                Ok(LogEvents::NotAList)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LogEvents, E> {
+                Ok(LogEvents::NotAList)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LogEvents, E> {
+                Ok(LogEvents::NotAList)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LogEvents, E> {
+                Ok(LogEvents::NotAList)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<LogEvents, E> {
+                Ok(LogEvents::NotAList)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LogEvents, E> {
+                Ok(LogEvents::NotAList)
+            }
+        }
+        deserializer.deserialize_any(LogEventsVisitor)
+    }
+}
+
+/// One element of a payload's `logEvents`: its `message` if that is a string. An element of any
+/// other shape is stepped over, so one bad log event costs no other.
+pub(crate) struct LogEvent {
+    message: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for LogEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Key {
+            Message,
+            #[serde(other)]
+            Other,
+        }
+        const NONE: LogEvent = LogEvent { message: None };
+        struct LogEventVisitor;
+        impl<'de> Visitor<'de> for LogEventVisitor {
+            type Value = LogEvent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CloudWatch Logs log event")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<LogEvent, M::Error> {
+                let mut message = None;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Message => {
+                            message = match map.next_value::<Scalar<'de>>()? {
+                                Scalar::Str(text) => Some(text.into_owned()),
+                                _ => None,
+                            }
+                        }
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(LogEvent { message })
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<LogEvent, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(NONE)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LogEvent, E> {
+                Ok(NONE)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LogEvent, E> {
+                Ok(NONE)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LogEvent, E> {
+                Ok(NONE)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LogEvent, E> {
+                Ok(NONE)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<LogEvent, E> {
+                Ok(NONE)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LogEvent, E> {
+                Ok(NONE)
+            }
+        }
+        deserializer.deserialize_any(LogEventVisitor)
+    }
+}
+
+/// Why an object that failed to read as a record is skipped.
+fn reason_of(err: EventError) -> SkipReason {
+    match err {
+        EventError::Json(message) => SkipReason::Json(message),
+        other => not_cloudtrail(&other.to_string()),
+    }
+}
+
 /// Decompresses gzip (one or more members), refusing output beyond the cap.
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, SkipReason> {
-    let mut plain = Vec::new();
+    // The last member's trailer holds its size (mod 2^32): room for all of a single-member
+    // payload at once, as CloudWatch Logs sends them, instead of growing by copies.
+    let hint = bytes
+        .last_chunk::<4>()
+        .map_or(0, |size| u32::from_le_bytes(*size) as usize)
+        .min(bytes.len().saturating_mul(64))
+        .min(MAX_DECOMPRESSED_BYTES as usize);
+    let mut plain = Vec::with_capacity(hint.max(bytes.len()));
     MultiGzDecoder::new(bytes)
         .take(MAX_DECOMPRESSED_BYTES + 1)
         .read_to_end(&mut plain)
@@ -321,21 +477,15 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, SkipReason> {
     Ok(plain)
 }
 
-/// Parses one JSON value, refusing deep nesting first.
-fn parse(text: &[u8]) -> Result<Value, SkipReason> {
-    if nesting_exceeds(text, MAX_JSON_DEPTH) {
-        return Err(SkipReason::TooDeep);
-    }
+/// Delimits one JSON value (checking it is JSON, building nothing).
+fn parse(text: &[u8]) -> Result<&RawValue, SkipReason> {
     serde_json::from_slice(text).map_err(|err| SkipReason::Json(err.to_string()))
 }
 
 /// Whitespace-separated JSON values, each with the line it starts on; `None` if any part of the
 /// text is not one.
-fn parse_sequence(text: &[u8]) -> Option<Vec<(usize, Value)>> {
-    if nesting_exceeds(text, MAX_JSON_DEPTH) {
-        return None;
-    }
-    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Value>();
+fn parse_sequence(text: &[u8]) -> Option<Vec<(usize, &RawValue)>> {
+    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<&RawValue>();
     let mut values = Vec::new();
     let (mut line, mut counted) = (1, 0);
     loop {
@@ -355,34 +505,6 @@ fn parse_sequence(text: &[u8]) -> Option<Vec<(usize, Value)>> {
     }
 }
 
-/// Whether brackets outside strings nest deeper than `max`: a linear scan, no allocation.
-fn nesting_exceeds(text: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in text {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 fn not_cloudtrail(what: &str) -> SkipReason {
     SkipReason::NotCloudTrail(what.to_owned())
 }
@@ -399,7 +521,7 @@ fn quote(text: &str) -> String {
 mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::io::Write;
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -570,14 +692,25 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_refused() {
+    fn deep_nesting_costs_no_stack() {
+        // Unbalanced: delimiting steps through it without recursion, then finds the end missing.
         let deep = "[".repeat(100_000);
-        assert_eq!(reasons(&decode(deep.as_bytes())), [&SkipReason::TooDeep]);
-        let balanced = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(matches!(
+            reasons(&decode(deep.as_bytes()))[..],
+            [SkipReason::Json(_)]
+        ));
+        // Balanced arrays are forms (arrays of events), unwrapped only so far.
+        let balanced = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(
             reasons(&decode(balanced.as_bytes())),
-            [&SkipReason::TooDeep]
+            [&not_cloudtrail("forms nested too deeply")]
         );
+        // A record's payloads are kept as text, however deep.
+        let mut r = record("CreateVpc");
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        r["requestParameters"] = json!("placeholder");
+        let text = r.to_string().replace("\"placeholder\"", &deep);
+        assert_eq!(names(&decode(text.as_bytes())), ["CreateVpc"]);
         // Brackets inside strings do not count.
         let mut r = record("A");
         r["requestParameters"] = json!({"policy": "[".repeat(1000)});

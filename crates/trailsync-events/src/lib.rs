@@ -22,12 +22,12 @@ mod decode;
 mod docs;
 mod event;
 pub mod explain;
+mod json;
 mod route;
 pub mod routes;
 
 pub use decode::{
-    Decoded, MAX_DECOMPRESSED_BYTES, MAX_JSON_DEPTH, MAX_LISTED_SKIPS, Part, Skip, SkipReason,
-    decode,
+    Decoded, MAX_DECOMPRESSED_BYTES, MAX_LISTED_SKIPS, Part, Skip, SkipReason, decode,
 };
 pub use docs::events_markdown;
 pub use event::{CloudTrailEvent, EventError};

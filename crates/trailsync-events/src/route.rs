@@ -2,15 +2,17 @@
 //!
 //! [`route`] interprets the data in [`crate::routes`]; it knows no event by name.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use trailsync_catalog::{GLOBAL_REGION, Service, Table};
 
 use crate::event::CloudTrailEvent;
+use crate::json;
 use crate::routes::{Ids, Route, routes_for_event};
 
 /// What an event means for the inventory.
@@ -102,8 +104,9 @@ pub fn route(event: &CloudTrailEvent) -> Outcome {
     let region = region_of(event);
     let mut changes: Vec<Change> = Vec::new();
     let mut seen: HashSet<(&'static str, Target, Action)> = HashSet::new();
+    let mut payloads = Payloads::new(event);
     for route in routes_for_event(&event.event_source, &event.event_name) {
-        for target in targets(route, event) {
+        for target in targets(route, &mut payloads) {
             if seen.insert((route.table.name, target.clone(), route.action)) {
                 changes.push(Change {
                     table: route.table,
@@ -132,14 +135,13 @@ pub fn region_of(event: &CloudTrailEvent) -> &str {
 }
 
 /// The rows of one route that `event` touches.
-fn targets(route: &Route, event: &CloudTrailEvent) -> Vec<Target> {
+fn targets(route: &Route, event: &mut Payloads<'_>) -> Vec<Target> {
     let Some(resource_id) = route.table.id else {
         return Vec::new();
     };
-    let ids = |found: Vec<&str>| -> Vec<Target> {
+    let ids = |found: &mut dyn Iterator<Item = &str>| -> Vec<Target> {
         let mut seen = HashSet::new();
         found
-            .into_iter()
             .filter_map(|id| resource_id.normalise(id))
             .filter(|id| seen.insert(id.clone()))
             .map(Target::Id)
@@ -147,25 +149,24 @@ fn targets(route: &Route, event: &CloudTrailEvent) -> Vec<Target> {
     };
     match route.ids {
         Ids::First(paths) => {
-            let found = ids(first_found(event, paths));
+            let found = ids(&mut first_found(event, paths).iter().map(AsRef::as_ref));
             if found.is_empty() {
                 vec![Target::Refresh]
             } else {
                 found
             }
         }
-        Ids::Optional(paths) => ids(first_found(event, paths)),
-        Ids::Prefixed { path, prefix } => ids(strings_at(event, path)
-            .into_iter()
-            .filter(|id| id.starts_with(prefix))
-            .collect()),
-        Ids::Arn { path, kind } => ids(strings_at(event, path)
-            .into_iter()
-            .filter_map(|arn| arn_resource(arn, kind))
-            .collect()),
+        Ids::Optional(paths) => ids(&mut first_found(event, paths).iter().map(AsRef::as_ref)),
+        Ids::Prefixed { path, prefix } => ids(&mut strings_at(event, path)
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|id| id.starts_with(prefix))),
+        Ids::Arn { path, kind } => ids(&mut strings_at(event, path)
+            .iter()
+            .filter_map(|arn| arn_resource(arn, kind))),
         Ids::RenamedFrom { old, new } => {
-            let old_ids = ids(strings_at(event, old));
-            let new_ids = ids(strings_at(event, new));
+            let old_ids = ids(&mut strings_at(event, old).iter().map(AsRef::as_ref));
+            let new_ids = ids(&mut strings_at(event, new).iter().map(AsRef::as_ref));
             if new_ids.is_empty() || new_ids == old_ids {
                 Vec::new()
             } else {
@@ -177,7 +178,7 @@ fn targets(route: &Route, event: &CloudTrailEvent) -> Vec<Target> {
 }
 
 /// The strings at the first path that has any.
-fn first_found<'e>(event: &'e CloudTrailEvent, paths: &[&str]) -> Vec<&'e str> {
+fn first_found<'e>(event: &mut Payloads<'e>, paths: &[&str]) -> Vec<Cow<'e, str>> {
     paths
         .iter()
         .map(|path| strings_at(event, path))
@@ -185,28 +186,94 @@ fn first_found<'e>(event: &'e CloudTrailEvent, paths: &[&str]) -> Vec<&'e str> {
         .unwrap_or_default()
 }
 
-/// The non-empty strings at `path` (see [`Ids`] for the syntax).
-pub(crate) fn strings_at<'e>(event: &'e CloudTrailEvent, path: &str) -> Vec<&'e str> {
+/// An event's payloads as routing reads them: the members of each payload are found in one pass
+/// the first time a path names it, and every path after that starts from them. (Routes of one
+/// event mostly look into the same payload: `RunInstances` has several, all in
+/// `responseElements`, whose text can run to many kilobytes.)
+pub(crate) struct Payloads<'e> {
+    event: &'e CloudTrailEvent,
+    read: Vec<(String, json::Members<'e>)>,
+}
+
+impl<'e> Payloads<'e> {
+    pub(crate) fn new(event: &'e CloudTrailEvent) -> Payloads<'e> {
+        Payloads {
+            event,
+            read: Vec::new(),
+        }
+    }
+
+    /// Member `name` of payload `root` (the last, if it repeats).
+    fn member(&mut self, root: &str, name: &str) -> Option<&'e RawValue> {
+        let index = match self.read.iter().position(|(r, _)| r == root) {
+            Some(index) => index,
+            None => {
+                let members = self
+                    .event
+                    .field(root)
+                    .map(json::members)
+                    .unwrap_or_default();
+                self.read.push((root.to_owned(), members));
+                self.read.len() - 1
+            }
+        };
+        self.read[index]
+            .1
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| *value)
+    }
+}
+
+/// The non-empty strings at `path` (see [`Ids`] for the syntax), read from the record's text
+/// without building it.
+pub(crate) fn strings_at<'e>(payloads: &mut Payloads<'e>, path: &str) -> Vec<Cow<'e, str>> {
     let mut segments = path.split('.').map(segment);
     let Some((root, root_is_array)) = segments.next() else {
         return Vec::new();
     };
-    let mut values: Vec<&Value> = event.field(root).into_iter().collect();
-    if root_is_array {
-        values = values.into_iter().flat_map(elements).collect();
+    let mut values: Vec<&RawValue> = Vec::new();
+    match segments.next() {
+        // The usual path, `payload.field...`: from the payload's members.
+        Some((name, is_array)) if !root_is_array => {
+            values.extend(payloads.member(root, name));
+            if is_array {
+                values = values.into_iter().flat_map(json::elements).collect();
+            }
+        }
+        first => {
+            values.extend(payloads.event.field(root));
+            if root_is_array {
+                values = values.into_iter().flat_map(json::elements).collect();
+            }
+            if let Some((name, is_array)) = first {
+                values = step(values, name, is_array);
+            }
+        }
     }
     for (name, is_array) in segments {
-        values = values.into_iter().filter_map(|v| v.get(name)).collect();
-        if is_array {
-            values = values.into_iter().flat_map(elements).collect();
-        }
+        values = step(values, name, is_array);
     }
     values
         .into_iter()
-        .filter_map(Value::as_str)
-        .map(str::trim)
+        .filter_map(json::string)
+        .map(|s| match s {
+            Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+            Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+        })
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// One step of a path: member `name` of each value, then its items if the step says `[]`.
+fn step<'e>(values: Vec<&'e RawValue>, name: &str, is_array: bool) -> Vec<&'e RawValue> {
+    let found = values.into_iter().filter_map(|v| json::member(v, name));
+    if is_array {
+        found.flat_map(json::elements).collect()
+    } else {
+        found.collect()
+    }
 }
 
 /// A path segment: its field name and whether it steps into an array (`items[]`).
@@ -214,16 +281,6 @@ fn segment(text: &str) -> (&str, bool) {
     match text.strip_suffix("[]") {
         Some(name) => (name, true),
         None => (text, false),
-    }
-}
-
-/// The elements of an array; a lone value stands for a one-element array, as CloudTrail
-/// sometimes writes a single item without its list.
-fn elements(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(items) => items.iter().collect(),
-        Value::Null => Vec::new(),
-        other => vec![other],
     }
 }
 
@@ -242,7 +299,7 @@ fn arn_resource<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn event(source: &str, name: &str, extra: Value) -> CloudTrailEvent {
         let mut record = json!({
@@ -533,14 +590,18 @@ mod tests {
 
     #[test]
     fn paths_step_into_arrays_and_lone_items() {
+        // Any event with a route: only those have their payloads read.
         let e = event(
             EC2,
-            "X",
+            "CreateTags",
             json!({"requestParameters": {"a": {"items": {"id": "lone"}}, "b": [["x"], "y", 3]}}),
         );
-        assert_eq!(strings_at(&e, "requestParameters.a.items[].id"), ["lone"]);
-        assert_eq!(strings_at(&e, "requestParameters.b[]"), ["y"]);
-        assert!(strings_at(&e, "requestParameters.missing[].x").is_empty());
-        assert!(strings_at(&e, "nothing").is_empty());
+        let mut payloads = Payloads::new(&e);
+        let mut at = |path| strings_at(&mut payloads, path);
+        assert_eq!(at("requestParameters.a.items[].id"), ["lone"]);
+        assert_eq!(at("requestParameters.b[]"), ["y"]);
+        assert!(at("requestParameters.missing[].x").is_empty());
+        assert!(at("requestParameters").is_empty());
+        assert!(at("nothing").is_empty());
     }
 }

@@ -13,6 +13,7 @@
 //! `CreateTags`/`DeleteTags` rows are not written here: they are derived from the catalog, one per
 //! table whose [`ResourceId`] has a tag prefix, so a new EC2 table is taggable by declaration.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use trailsync_catalog::tables::{ec2, ecs, iam, rds};
@@ -101,15 +102,25 @@ pub fn routes_for_table(table: &Table) -> impl Iterator<Item = &'static Route> +
     routes().iter().filter(move |r| r.table == table)
 }
 
-/// Every row for one event, in table order. A linear scan: the table is small and this is far
-/// cheaper than the fetch each event causes.
+/// Every row for one event, in table order. Looked up by event name: every record passes here,
+/// most of them to find nothing.
 pub fn routes_for_event<'a>(
     source: &'a str,
     name: &'a str,
 ) -> impl Iterator<Item = &'static Route> + 'a {
-    routes()
-        .iter()
-        .filter(move |r| r.name == name && r.source == source)
+    static BY_NAME: LazyLock<HashMap<&'static str, Vec<&'static Route>>> = LazyLock::new(|| {
+        let mut by_name: HashMap<&'static str, Vec<&'static Route>> = HashMap::new();
+        for route in routes() {
+            by_name.entry(route.name).or_default().push(route);
+        }
+        by_name
+    });
+    BY_NAME
+        .get(name)
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(move |r| r.source == source)
 }
 
 /// The tables events route to, in catalog order.

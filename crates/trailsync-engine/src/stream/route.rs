@@ -196,7 +196,6 @@ fn skip_kind(reason: &SkipReason) -> (&'static str, u64) {
         SkipReason::ControlMessage => ("control message", 1),
         SkipReason::Gzip(_) => ("bad gzip", 1),
         SkipReason::TooLarge => ("too large", 1),
-        SkipReason::TooDeep => ("too deep", 1),
         SkipReason::Json(_) => ("invalid JSON", 1),
         SkipReason::NotCloudTrail(_) => ("not CloudTrail", 1),
         SkipReason::More(n) => ("invalid input (unlisted)", *n as u64),
