@@ -4,11 +4,12 @@
 //! takes its share of the budget ([`RateLimiter::share_with`]), so that the fleet as a whole
 //! stays within what one worker would spend.
 //!
-//! The sizes are where a bucket starts, not a ceiling: like the SDK's adaptive retry mode, each
-//! bucket adapts to what the account allows. A throttling answer halves its rate (at most once
-//! per [`DECREASE_COOLDOWN`], so one burst of refusals is one decrease); every call that goes
-//! through adds a little back, up to [`MOST_FACTOR`] times the starting size: additive increase,
-//! multiplicative decrease.
+//! The sizes are AWS's published quotas, and a bucket adapts around them to what the account
+//! allows, as the SDK's adaptive retry mode does: it starts generous, at [`MOST_FACTOR`] times
+//! the quota (a full sync is not paced by a guess), a throttling answer halves its rate (at most
+//! once per [`DECREASE_COOLDOWN`], so one burst of refusals is one decrease), and every call that
+//! goes through adds a little back, up to that ceiling again: additive increase, multiplicative
+//! decrease.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,13 +24,14 @@ pub struct BucketSize {
     pub refill_per_second: f64,
 }
 
-/// The lowest a bucket's rate falls, as a fraction of its starting size: callers already queued
+/// The lowest a bucket's rate falls, as a fraction of the quota: callers already queued
 /// keep the waits they were given, so a deep floor would keep them long after AWS recovered.
 pub const LEAST_FACTOR: f64 = 0.25;
-/// The highest a bucket's rate climbs while AWS keeps answering, as a multiple of its start.
+/// The highest a bucket's rate climbs while AWS keeps answering, as a multiple of the quota;
+/// also where it starts.
 pub const MOST_FACTOR: f64 = 4.0;
 /// What the factor regains per second while calls go through: from the floor back to the
-/// starting size in under ten seconds, to the ceiling in about forty.
+/// quota in under ten seconds, to the ceiling in about forty.
 pub const INCREASE_PER_SECOND: f64 = 0.1;
 /// Throttling answers within this long of a decrease do not decrease again.
 pub const DECREASE_COOLDOWN: Duration = Duration::from_secs(1);
@@ -50,13 +52,13 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket.
+    /// A full bucket at its ceiling: nothing has been throttled yet.
     pub fn new(size: BucketSize, now: Instant) -> TokenBucket {
         TokenBucket {
             size,
-            tokens: size.burst,
+            tokens: size.burst * MOST_FACTOR,
             updated: now,
-            factor: 1.0,
+            factor: MOST_FACTOR,
             last_decrease: None,
             growing_since: now,
         }
@@ -202,16 +204,36 @@ mod tests {
         refill_per_second: 20.0,
     };
 
+    /// A bucket as it is once AWS has throttled it down to the quota.
+    fn at_quota(start: Instant) -> TokenBucket {
+        let mut bucket = TokenBucket::new(EC2, start);
+        bucket.throttled(start);
+        bucket.throttled(start + DECREASE_COOLDOWN);
+        assert_eq!(bucket.rate(), EC2.refill_per_second);
+        bucket
+    }
+
     #[test]
-    fn a_full_bucket_lets_a_burst_through_then_paces_at_the_refill_rate() {
+    fn a_new_bucket_starts_generous() {
         let start = Instant::now();
         let mut bucket = TokenBucket::new(EC2, start);
-        for _ in 0..100 {
+        assert_eq!(bucket.rate(), EC2.refill_per_second * MOST_FACTOR);
+        for _ in 0..400 {
             assert_eq!(bucket.reserve(start), Duration::ZERO);
         }
-        // The 101st waits one refill interval, the 102nd two: callers queue.
-        assert_eq!(bucket.reserve(start), Duration::from_millis(50));
-        assert_eq!(bucket.reserve(start), Duration::from_millis(100));
+        // The next waits one refill interval at four times the quota, the one after two.
+        assert_eq!(bucket.reserve(start), Duration::from_micros(12_500));
+        assert_eq!(bucket.reserve(start), Duration::from_millis(25));
+    }
+
+    #[test]
+    fn a_bucket_at_quota_paces_at_the_refill_rate() {
+        let start = Instant::now();
+        let mut bucket = at_quota(start);
+        let now = start + DECREASE_COOLDOWN;
+        // Throttling dropped the saved tokens: callers queue one refill interval apart.
+        assert_eq!(bucket.reserve(now), Duration::from_millis(50));
+        assert_eq!(bucket.reserve(now), Duration::from_millis(100));
     }
 
     #[test]
@@ -220,7 +242,12 @@ mod tests {
         let mut bucket = TokenBucket::new(EC2, start);
         bucket.throttled(start);
         bucket.throttled(start + Duration::from_millis(10));
-        assert_eq!(bucket.rate(), 10.0, "one burst of refusals is one decrease");
+        assert_eq!(bucket.rate(), 40.0, "one burst of refusals is one decrease");
+        let start = start + DECREASE_COOLDOWN;
+        bucket.throttled(start);
+        bucket.throttled(start + DECREASE_COOLDOWN);
+        assert_eq!(bucket.rate(), 10.0);
+        let start = start + DECREASE_COOLDOWN;
         let later = start + DECREASE_COOLDOWN;
         bucket.throttled(later);
         assert_eq!(bucket.rate(), 5.0);
@@ -253,10 +280,8 @@ mod tests {
     #[test]
     fn tokens_refill_with_time_up_to_the_burst() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(EC2, start);
-        for _ in 0..100 {
-            bucket.reserve(start);
-        }
+        let mut bucket = at_quota(start);
+        let start = start + DECREASE_COOLDOWN;
         // One second later 20 tokens are back.
         let later = start + Duration::from_secs(1);
         for _ in 0..20 {
@@ -281,10 +306,13 @@ mod tests {
             },
             start,
         );
-        assert_eq!(bucket.reserve(start), Duration::ZERO);
+        // A new bucket holds four times its burst and refills at four times its rate.
+        for _ in 0..4 {
+            assert_eq!(bucket.reserve(start), Duration::ZERO);
+        }
         assert_eq!(
             bucket.reserve(start - Duration::from_secs(5)),
-            Duration::from_secs(1)
+            Duration::from_millis(250)
         );
     }
 
@@ -330,12 +358,16 @@ mod tests {
             refill_per_second: 10.0,
         };
         let started = Instant::now();
-        limiter.acquire("us-east-1", "ec2", one).await;
-        limiter.acquire("eu-west-1", "ec2", one).await;
-        limiter.acquire("us-east-1", "rds", one).await;
+        // A new bucket starts at four times its size: four calls each.
+        for _ in 0..4 {
+            limiter.acquire("us-east-1", "ec2", one).await;
+            limiter.acquire("eu-west-1", "ec2", one).await;
+            limiter.acquire("us-east-1", "rds", one).await;
+        }
         let free = started.elapsed();
         limiter.acquire("us-east-1", "ec2", one).await;
-        // The second ec2 call in us-east-1 waited for a refill (a lower bound, not a speed).
-        assert!(started.elapsed() >= Duration::from_millis(90), "{free:?}");
+        // The fifth ec2 call in us-east-1 waited for a refill at 40 per second (a lower bound,
+        // not a speed).
+        assert!(started.elapsed() >= Duration::from_millis(20), "{free:?}");
     }
 }
