@@ -23,11 +23,11 @@ use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::event::{CloudTrailEvent, Envelope, EventError, Fields};
-use crate::json::{self, Scalar};
+use crate::json::{self, Scalar, scalars_are};
 
 /// Decompressed output beyond this is refused. A Kinesis record is at most 1 MiB and a CloudTrail
 /// S3 file a few MiB of gzip; 64 MiB leaves room while bounding a gzip bomb.
@@ -356,28 +356,11 @@ impl<'de> Deserialize<'de> for LogEvents {
                 }
                 Ok(LogEvents::List(list))
             }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<LogEvents, M::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<LogEvents, M::Error> {
+                json::drain_map(map)?;
                 Ok(LogEvents::NotAList)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LogEvents, E> {
-                Ok(LogEvents::NotAList)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LogEvents, E> {
-                Ok(LogEvents::NotAList)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LogEvents, E> {
-                Ok(LogEvents::NotAList)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LogEvents, E> {
-                Ok(LogEvents::NotAList)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<LogEvents, E> {
-                Ok(LogEvents::NotAList)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<LogEvents, E> {
-                Ok(LogEvents::NotAList)
-            }
+            scalars_are!(LogEvents::NotAList);
         }
         deserializer.deserialize_any(LogEventsVisitor)
     }
@@ -422,28 +405,11 @@ impl<'de> Deserialize<'de> for LogEvent {
                 }
                 Ok(LogEvent { message })
             }
-            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<LogEvent, S::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<LogEvent, S::Error> {
+                json::drain_seq(seq)?;
                 Ok(NONE)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LogEvent, E> {
-                Ok(NONE)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LogEvent, E> {
-                Ok(NONE)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LogEvent, E> {
-                Ok(NONE)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LogEvent, E> {
-                Ok(NONE)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<LogEvent, E> {
-                Ok(NONE)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<LogEvent, E> {
-                Ok(NONE)
-            }
+            scalars_are!(NONE);
         }
         deserializer.deserialize_any(LogEventVisitor)
     }

@@ -440,12 +440,8 @@ const FULL_SYNC_JOB: &str = "full_sync";
 
 /// This process, as the fleet knows it: `host:pid:random`, unique per run.
 fn this_worker() -> Worker {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_string());
+    let host =
+        trailsync_destination::sqlite::lock::host_name().unwrap_or_else(|| "localhost".to_string());
     let pid = std::process::id();
     let id = format!(
         "{host}:{pid}:{}",

@@ -60,14 +60,19 @@ fn lock_path(database: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// This process, as the lock file names it.
-fn holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// This machine's host name, as the kernel or `$HOSTNAME` says; `None` if neither does. Names
+/// this process in a lock file and, in a fleet, the worker.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this host".to_string());
+}
+
+/// This process, as the lock file names it.
+fn holder() -> String {
+    let host = host_name().unwrap_or_else(|| "this host".to_string());
     format!("pid {} on {host}", std::process::id())
 }
 
